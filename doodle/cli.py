@@ -1,0 +1,204 @@
+"""The `doodle` command: flags become a PaintConfig, progress callbacks become a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .config import default_of, help_of
+from .errors import DoodleError
+from .images import check_writable, parse_size, read_image, read_map, sidecar_map_path, write_image
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Semantic style transfer: turn a few-colour doodle into a painting.")
+console = Console(stderr=True)
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _option(name: str, **extra):
+    return typer.Option(default_of(name), help=help_of(name), **extra)
+
+
+def _layers(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _existing(path: Optional[Path]) -> Optional[Path]:
+    return path if path is not None and path.exists() else None
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"doodle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
+                                      help="Show the version and exit.")) -> None:
+    """Semantic style transfer: turn a few-colour doodle into a painting."""
+
+
+@app.command()
+def paint(
+    style: Path = typer.Option(..., help="The painting whose style to copy. Its map X_sem.png beside it is used when present."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the painting (.png or .jpg)."),
+    content: Optional[Path] = typer.Option(None, help="A photo to repaint (its map X_sem.png beside it is used when present)."),
+    map_: Optional[Path] = typer.Option(None, "--map", help="The doodle to paint (target map). Default: OUTPUT's sidecar, e.g. out/coast_sem.png."),
+    style_map: Optional[Path] = typer.Option(None, help="Map of the style image. Default: STYLE's sidecar X_sem.png."),
+    content_map: Optional[Path] = typer.Option(None, help="Map of the content image. Default: CONTENT's sidecar X_sem.png."),
+    no_maps: bool = typer.Option(False, "--no-maps", help="Ignore all maps: plain style transfer or texture synthesis."),
+    size: Optional[str] = typer.Option(None, help="Output size WIDTHxHEIGHT. Default: the content's, else the map's, else the style's."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT if it exists."),
+    save_every: int = typer.Option(0, help="Also write the image every N evaluations into OUTPUT_frames/ (0 = off)."),
+    style_layers: str = typer.Option(",".join(default_of("style_layers")), help=help_of("style_layers")),
+    content_layers: str = typer.Option(",".join(default_of("content_layers")), help=help_of("content_layers")),
+    style_weight: float = _option("style_weight"),
+    content_weight: float = _option("content_weight"),
+    smoothness: float = _option("smoothness"),
+    semantic_weight: float = _option("semantic_weight"),
+    variety: float = _option("variety"),
+    phases: int = _option("phases"),
+    iterations: int = _option("iterations"),
+    init: str = _option("init"),
+    seed: int = _option("seed"),
+    model: str = _option("model"),
+    pooling: str = _option("pooling"),
+    memory_budget_mb: int = _option("memory_budget_mb"),
+    slices: int = _option("slices"),
+    device: str = _option("device"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
+) -> None:
+    """Paint OUTPUT in the style of STYLE: from a doodle (--map), a photo (--content), or a texture (--size)."""
+    from .config import PaintConfig
+    from .synthesis import paint as run_paint
+    from .weights import WeightsUnavailable
+
+    try:
+        config = PaintConfig(
+            style_layers=_layers(style_layers), content_layers=_layers(content_layers),
+            style_weight=style_weight, content_weight=content_weight, smoothness=smoothness,
+            semantic_weight=semantic_weight, variety=variety, phases=phases, iterations=iterations,
+            init=init, seed=seed, model=model, pooling=pooling, memory_budget_mb=memory_budget_mb,
+            slices=slices, device=device)
+    except ValueError as error:
+        fail(str(error))
+    if save_every < 0:
+        fail("--save-every must not be negative")
+
+    try:
+        if no_maps:
+            style_map_path = target_map_path = None
+        else:
+            style_map_path = style_map or _existing(sidecar_map_path(style))
+            if content is not None:
+                if map_ is not None:
+                    fail("--map is the doodle to paint; with --content give its map as --content-map")
+                target_map_path = content_map or _existing(sidecar_map_path(content))
+            else:
+                target_map_path = map_ or _existing(sidecar_map_path(output))
+            if style_map_path is not None and target_map_path is None and content is None and size is None:
+                fail(f"{style}: has a map but there is no doodle to paint; give --map, or --no-maps --size WxH for a texture")
+            if (style_map_path is None) != (target_map_path is None):
+                side = "--style-map" if style_map_path is None else ("--content-map" if content is not None else "--map")
+                have = target_map_path if style_map_path is None else style_map_path
+                fail(f"{have}: a map was found for one side only; give {side} too, or --no-maps to ignore maps")
+        inputs = [p for p in (style, content, style_map_path, target_map_path) if p is not None]
+        if init not in ("noise", "content"):
+            inputs.append(Path(init))
+        output = check_writable(output, inputs, force)
+        size_wh = parse_size(size) if size is not None else None
+    except DoodleError as error:
+        fail(str(error))
+
+    frames_dir = output.with_name(output.stem + "_frames")
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TextColumn("eta"),
+                   TimeRemainingColumn(), console=console, disable=quiet, transient=False)
+    tasks: dict[int, int] = {}
+
+    def on_progress(event) -> None:
+        if event.phase not in tasks:
+            width, height = event.size
+            tasks[event.phase] = bar.add_task(f"phase {event.phase}/{event.phases} {width}x{height}",
+                                              total=event.max_evaluations, losses="")
+        parts = " ".join(f"{name.split(':')[0]} {value:.3g}" for name, value in event.losses.items())
+        bar.update(tasks[event.phase], completed=event.evaluation, losses=parts)
+        if save_every and event.evaluation % save_every == 0:
+            frames_dir.mkdir(exist_ok=True)
+            write_image(frames_dir / f"phase{event.phase}_{event.evaluation:04d}.png", event.image())
+
+    def on_note(text: str) -> None:
+        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
+
+    try:
+        with bar:
+            result = run_paint(style, style_map=style_map_path, content=content,
+                               content_map=target_map_path if content is not None else None,
+                               target_map=target_map_path if content is None else None,
+                               size=size_wh, config=config, callback=on_progress, on_note=on_note)
+    except (DoodleError, WeightsUnavailable) as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        console.print("interrupted before the first image existed; nothing written")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    write_image(output, result.image)
+    record = result.record
+    height, width = result.image.shape[:2]
+    state = "interrupted; saved the image so far to" if record.interrupted else "wrote"
+    console.print(f"{state} {output} ({width}x{height}, {record.mode} mode, {record.model}) "
+                  f"in {record.seconds:.1f} s", highlight=False)
+    if record.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command()
+def weights() -> None:
+    """Say which network weights are available, where they live, and their checksums."""
+    from .weights import describe_weights
+
+    table = Table("model", "available", "source", "path", "sha256", "note")
+    for entry in describe_weights():
+        table.add_row(entry["model"], "yes" if entry["available"] else "no", entry["source"],
+                      entry["path"] or "-", entry["sha256"] or "-", entry["note"])
+    Console().print(table)
+
+
+@app.command()
+def score(
+    painting: Path = typer.Argument(..., help="The painting to check."),
+    map_: Path = typer.Option(..., "--map", help="The doodle (target map) it was painted from."),
+    style: Path = typer.Option(..., help="The style image."),
+    style_map: Optional[Path] = typer.Option(None, help="Map of the style image. Default: STYLE's sidecar X_sem.png."),
+) -> None:
+    """Region check: the area-weighted share of regions whose colours match their style label's."""
+    from .regions import region_score
+
+    try:
+        report = region_score(read_image(painting), read_map(map_), read_image(style),
+                              read_map(style_map or sidecar_map_path(style)))
+    except DoodleError as error:
+        fail(str(error))
+    table = Table("region", "area (px)", "closest style label", "right")
+    for region in report.regions:
+        table.add_row(region.colour, str(region.area), region.closest, "yes" if region.right else "no")
+    out = Console()
+    out.print(table)
+    out.print(f"region score: {report.score:.3f}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,125 @@
+"""Reading and writing images and semantic maps, finding sidecar maps, checking their shapes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import DoodleError
+
+MAP_SUFFIX = "_sem.png"
+# Hand-drawn maps are often saved at a slightly different size than their image; beyond this the
+# layout no longer lines up and the map is almost certainly for another picture.
+ASPECT_TOLERANCE = 0.02
+
+
+def sidecar_map_path(image_path: str | Path) -> Path:
+    """The conventional semantic map of an image: `X.jpg` -> `X_sem.png` beside it."""
+    path = Path(image_path)
+    return path.with_name(path.stem + MAP_SUFFIX)
+
+
+def _open(path: str | Path, what: str) -> Image.Image:
+    path = Path(path)
+    if not path.exists():
+        raise DoodleError(f"{path}: no such {what} file; check the path")
+    if path.is_dir():
+        raise DoodleError(f"{path}: is a folder, not an {what} file; give the path of an image file")
+    try:
+        image = Image.open(path)
+        image.load()
+    except UnidentifiedImageError:
+        raise DoodleError(f"{path}: not an image file that can be read; give a PNG or JPEG {what}") from None
+    except OSError as error:
+        raise DoodleError(f"{path}: cannot read the {what} ({error}); check the file") from None
+    # Photos from phones carry their orientation in EXIF; honour it so maps drawn on the shown
+    # picture line up.
+    return ImageOps.exif_transpose(image)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An RGB image as float32 HxWx3 in [0, 1]. Transparency is flattened onto white."""
+    image = _open(path, "image")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def read_map(path: str | Path) -> np.ndarray:
+    """A semantic map as uint8 HxWx3. RGB, RGBA, greyscale and palette images all work; fully
+    transparent pixels count as black so that an unpainted area is a label of its own."""
+    image = _open(path, "map")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def check_map_matches(image_shape: tuple[int, ...], map_shape: tuple[int, ...],
+                      image_name: str, map_name: str) -> None:
+    """Maps may have another resolution than their image, but not another aspect ratio."""
+    image_aspect = image_shape[1] / image_shape[0]
+    map_aspect = map_shape[1] / map_shape[0]
+    if abs(map_aspect / image_aspect - 1.0) > ASPECT_TOLERANCE:
+        raise DoodleError(
+            f"{map_name}: map is {map_shape[1]}x{map_shape[0]} but {image_name} is "
+            f"{image_shape[1]}x{image_shape[0]}; the aspect ratios differ, so give the map drawn for this image"
+        )
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x384' -> (512, 384) as (width, height)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise DoodleError(f"--size {text!r}: write it as WIDTHxHEIGHT, e.g. 512x384") from None
+    if width < 1 or height < 1:
+        raise DoodleError(f"--size {text!r}: width and height must be positive")
+    return width, height
+
+
+def check_writable(path: str | Path, inputs: list[Path], force: bool) -> Path:
+    """Refuse outputs that would clobber an input or an existing file, or that cannot be written."""
+    path = Path(path)
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise DoodleError(f"{path}: unknown image format {path.suffix!r}; end the output name with .png or .jpg")
+    resolved = path.resolve()
+    for source in inputs:
+        if source.resolve() == resolved:
+            raise DoodleError(f"{path}: the output would overwrite an input; choose another --output")
+    if path.exists() and not force:
+        raise DoodleError(f"{path}: already exists; pass --force to overwrite it or choose another --output")
+    if path.is_dir():
+        raise DoodleError(f"{path}: is a folder; give a file name such as {path / 'painting.png'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DoodleError(f"{path.parent}: cannot create the output folder ({error.strerror})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise DoodleError(f"{path.parent}: folder is not writable; choose another --output")
+    return path
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write atomically: a temporary file beside the target, then a rename, so a crash or Ctrl-C
+    never leaves a half-written painting."""
+    path = Path(path)
+    array = to_uint8(image) if image.dtype != np.uint8 else image
+    file_format = Image.registered_extensions()[path.suffix.lower()]
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            Image.fromarray(array).save(stream, format=file_format)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

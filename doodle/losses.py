@@ -1,0 +1,117 @@
+"""Loss terms: small functions plus thin callable modules that the synthesis loop sums.
+
+Every term is built once per phase (all style-side work happens there) and then called at each
+evaluation as `term(image, features) -> scalar`. Feature losses are divided by the mean square of
+their reference features, so weights mean the same with VGG19 (0-1 inputs) and Caffe VGG16
+(0-255 inputs), and layers of different magnitude count alike. A Gram or masked-Gram style term,
+or one that pools several style images, is one more class with the same call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .matching import ExactMatcher, PatchMatcher, extract_patches
+
+# One-hot map patches have norm 3 (nine cells of one label); used to scale them against features.
+MAP_PATCH_NORM = 3.0
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between neighbouring pixels: a smoothness prior against noise."""
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+def relative_mse(values: torch.Tensor, reference: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(values, reference) / scale
+
+
+def semantic_gamma(style_feature_patches: torch.Tensor, semantic_weight: float) -> float:
+    """Scale for map channels so a patch's map part is `semantic_weight` times as long as the
+    average feature part: with weight 1, a patch of another label can never outscore any patch
+    of the same label, because ReLU features make all feature cosines non-negative."""
+    mean_norm = style_feature_patches.norm(dim=1).mean().item()
+    return semantic_weight * mean_norm / MAP_PATCH_NORM
+
+
+@dataclass
+class TermStats:
+    """What a term did during one phase: time spent searching for matches, number of searches."""
+
+    match_seconds: float = 0.0
+    searches: int = 0
+
+
+class SemanticPatchLoss:
+    """Pulls every 3x3 patch of one layer toward its nearest style patch (features and map)."""
+
+    def __init__(self, layer: str, style_features: torch.Tensor, style_channels: torch.Tensor | None,
+                 target_channels: torch.Tensor | None, semantic_weight: float,
+                 matcher_options: dict | None = None) -> None:
+        self.layer = layer
+        self.style_patches = extract_patches(style_features)
+        self.scale = self.style_patches.pow(2).mean().clamp_min(1e-12)
+        bank = self.style_patches
+        self.target_map_patches = None
+        if style_channels is not None and target_channels is not None and semantic_weight > 0:
+            gamma = semantic_gamma(self.style_patches, semantic_weight)
+            bank = torch.cat([bank, gamma * extract_patches(style_channels)], dim=1)
+            self.target_map_patches = gamma * extract_patches(target_channels)
+        self.matcher: PatchMatcher = ExactMatcher(bank, **(matcher_options or {}))
+        self.stats = TermStats()
+
+    def nearest(self, patches: torch.Tensor) -> torch.Tensor:
+        started = time.perf_counter()
+        queries = patches.detach()
+        if self.target_map_patches is not None:
+            queries = torch.cat([queries, self.target_map_patches], dim=1)
+        index, _ = self.matcher.match(queries)
+        self.stats.match_seconds += time.perf_counter() - started
+        self.stats.searches += 1
+        return index
+
+    def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        patches = extract_patches(features[self.layer])
+        index = self.nearest(patches)
+        return relative_mse(patches, self.style_patches[index], self.scale)
+
+
+class ContentLoss:
+    """Keeps one layer's features close to the content image's."""
+
+    def __init__(self, layer: str, content_features: torch.Tensor) -> None:
+        self.layer = layer
+        self.target = content_features
+        self.scale = content_features.pow(2).mean().clamp_min(1e-12)
+        self.stats = TermStats()
+
+    def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return relative_mse(features[self.layer], self.target, self.scale)
+
+
+class Smoothness:
+    """Total variation of the pixels."""
+
+    layer = None
+
+    def __init__(self) -> None:
+        self.stats = TermStats()
+
+    def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return total_variation(image)
+
+
+@dataclass
+class WeightedTerm:
+    """A loss term with its name (shown in progress) and weight."""
+
+    name: str
+    weight: float
+    term: object
+    layers: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,380 @@
+"""The coarse-to-fine optimisation loop and `paint`, the engine's one entry point.
+
+Nothing here prints: every evaluation is reported to an optional callback as a `Progress` record,
+and `paint` returns the image together with a `PaintRecord` of what happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import PaintConfig
+from .encoder import CHANNELS, VGGEncoder, check_layers, layer_stride, load_encoder
+from .errors import DoodleError
+from .images import check_map_matches, read_image, read_map
+from .losses import ContentLoss, SemanticPatchLoss, Smoothness, TermStats, WeightedTerm
+from .matching import BYTES_PER_SCORE, PATCH_SIZE
+from .semantic import label_maps, one_hot, resize_channels
+
+ImageLike = str | Path | np.ndarray
+# Pixel range of the noise start: the original tool's 16..240, away from clipped extremes.
+NOISE_RANGE = (16 / 255, 240 / 255)
+# L-BFGS evaluates the loss a little more often than it iterates; allow that much headroom.
+EVALUATIONS_PER_ITERATION = 1.25
+LBFGS_HISTORY = 50
+# Leave this share of free memory for the OS, Python and allocator slack.
+MEMORY_HEADROOM = 0.85
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One loss evaluation, as reported to callbacks."""
+
+    phase: int  # 1-based
+    phases: int
+    size: tuple[int, int]  # (width, height) of this phase
+    evaluation: int  # 1-based, within the phase
+    max_evaluations: int
+    losses: dict[str, float]  # weighted loss terms
+    elapsed: float  # seconds since the run started
+    pixels: torch.Tensor = field(repr=False)  # the current image (1, 3, H, W); read, never modify
+
+    @property
+    def total(self) -> float:
+        return sum(self.losses.values())
+
+    def image(self) -> np.ndarray:
+        """The current image as float32 HxWx3 in [0, 1]."""
+        return tensor_to_image(self.pixels)
+
+
+@dataclass
+class PhaseRecord:
+    index: int
+    size: tuple[int, int]
+    evaluations: int = 0
+    seconds: float = 0.0
+    match_seconds: float = 0.0
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PaintRecord:
+    """What a run did: mode, weights, phases with timings and final losses, notes for the user."""
+
+    mode: str
+    config: PaintConfig
+    model: str = ""
+    weights: str = ""
+    device: str = "cpu"
+    phases: list[PhaseRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    estimated_bytes: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class PaintResult:
+    image: np.ndarray  # float32 HxWx3 in [0, 1]
+    record: PaintRecord
+
+
+def image_to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().to(device)
+
+
+def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach()[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float32)
+
+
+def resize_image(tensor: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    """Antialiased resize of an image tensor to (height, width)."""
+    if tuple(tensor.shape[-2:]) == tuple(size_hw):
+        return tensor
+    return F.interpolate(tensor, size=size_hw, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _load(value: ImageLike | None, reader: Callable[[str | Path], np.ndarray]) -> np.ndarray | None:
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    return reader(value)
+
+
+def _name(value: ImageLike | None, fallback: str) -> str:
+    return str(value) if isinstance(value, (str, Path)) else fallback
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DoodleError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
+    return torch.device(name)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for this run, or None when the platform does not say."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def phase_sizes(height: int, width: int, phases: int) -> list[tuple[int, int]]:
+    """(height, width) of each phase, coarse to fine; each phase doubles the previous one."""
+    return [(max(1, round(height / 2 ** (phases - 1 - p))), max(1, round(width / 2 ** (phases - 1 - p))))
+            for p in range(phases)]
+
+
+def smallest_side(layers: list[str], phases: int) -> int:
+    """The shortest image side that gives every layer a 3x3 patch in the coarsest phase."""
+    return max(layer_stride(name) for name in layers) * PATCH_SIZE * 2 ** (phases - 1)
+
+
+def fit_phases(sides: list[tuple[str, int]], layers: list[str], phases: int) -> tuple[int, list[str]]:
+    """Drop coarse phases that the images are too small for; error when even one is too many."""
+    notes = []
+    for count in range(phases, 0, -1):
+        need = smallest_side(layers, count)
+        if all(side >= need for _, side in sides):
+            if count < phases:
+                notes.append(f"images are small for {phases} phases; using {count} (each side needs "
+                             f"{smallest_side(layers, phases)} px for {phases})")
+            return count, notes
+    name, side = min(sides, key=lambda item: item[1])
+    raise DoodleError(f"{name}: its short side is {side} px but layers {','.join(layers)} need at least "
+                      f"{smallest_side(layers, 1)} px; use a larger image or --size, or shallower --style-layers")
+
+
+def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: int,
+                   config: PaintConfig, layers: list[str]) -> int:
+    """Peak memory of the finest phase: style patch banks, one score block, patches and network
+    activations with their gradients. Deliberately generous; used to refuse hopeless runs."""
+    total = 0
+    for name in config.style_layers:
+        stride = layer_stride(name)
+        channels = CHANNELS[int(name[-3]) - 1]
+        bank = max(0, style_hw[0] // stride - 2) * max(0, style_hw[1] // stride - 2)
+        queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
+        # raw features plus normalised bank with map channels
+        total += bank * PATCH_SIZE**2 * (2 * channels + labels) * 4
+        # current patches, their matched copies and gradients
+        total += 3 * queries * PATCH_SIZE**2 * channels * 4
+        total += min(config.memory_budget_mb * 2**20, queries * bank * BYTES_PER_SCORE)
+    deepest = max(layer_stride(name) for name in layers)
+    stride = 1
+    while stride <= deepest:
+        cells = (out_hw[0] // stride) * (out_hw[1] // stride)
+        # conv and relu outputs of about three convs per block, kept for the backward pass, twice
+        total += 2 * 3 * 2 * CHANNELS[stride.bit_length() - 1] * cells * 4
+        stride *= 2
+    return total
+
+
+def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: dict[str, torch.Tensor],
+                 style_channels: torch.Tensor | None, target_channels: torch.Tensor | None,
+                 content_features: dict[str, torch.Tensor] | None) -> list[WeightedTerm]:
+    matcher_options = {"budget_bytes": config.memory_budget_mb * 2**20, "slices": config.slices,
+                       "variety": config.variety}
+    terms = []
+    for layer in config.style_layers:
+        features = style_features[layer]
+        layer_hw = tuple(features.shape[-2:])
+        style_map = resize_channels(style_channels, layer_hw) if style_channels is not None else None
+        target_map = None
+        if target_channels is not None:
+            stride = layer_stride(layer)
+            target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
+        term = SemanticPatchLoss(layer, features, style_map, target_map, config.semantic_weight, matcher_options)
+        terms.append(WeightedTerm(f"style:{layer}", config.style_weight / len(config.style_layers), term, (layer,)))
+    if content_features is not None and config.content_weight > 0:
+        for layer in config.content_layers:
+            terms.append(WeightedTerm(f"content:{layer}", config.content_weight / len(config.content_layers),
+                                      ContentLoss(layer, content_features[layer]), (layer,)))
+    if config.smoothness > 0:
+        terms.append(WeightedTerm("smoothness", config.smoothness, Smoothness()))
+    return terms
+
+
+def _initial_image(config: PaintConfig, out_hw: tuple[int, int], content: torch.Tensor | None,
+                   generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    if config.init == "noise":
+        low, high = NOISE_RANGE
+        noise = torch.rand((1, 3, *out_hw), generator=generator)
+        return (low + (high - low) * noise).to(device)
+    if config.init == "content":
+        if content is None:
+            raise DoodleError("--init content needs a --content image; use --init noise or a path")
+        return resize_image(content, out_hw)
+    return resize_image(image_to_tensor(read_image(config.init), device), out_hw)
+
+
+def _mode(content: np.ndarray | None, target_map: np.ndarray | None) -> str:
+    if content is not None:
+        return "semantic" if target_map is not None else "style"
+    return "doodle" if target_map is not None else "texture"
+
+
+def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: ImageLike | None = None,
+          content_map: ImageLike | None = None, target_map: ImageLike | None = None,
+          size: tuple[int, int] | None = None, config: PaintConfig = PaintConfig(),
+          callback: Callable[[Progress], None] | None = None,
+          on_note: Callable[[str], None] | None = None,
+          encoder: VGGEncoder | None = None) -> PaintResult:
+    """Paint an image in the style of `style`.
+
+    Modes follow from what is given: `target_map` (a doodle) and `style_map` paint a new picture of
+    that layout; `content` repaints a photo (with `content_map` and `style_map`: semantic transfer);
+    `style` alone with `size` (width, height) synthesises a texture. Images are paths or float
+    arrays HxWx3 in [0, 1]; maps are paths or uint8 arrays HxWx3. `callback` hears every
+    evaluation; `on_note` hears each note (a dropped phase, a borrowed label) as it arises. Ctrl-C (KeyboardInterrupt) stops
+    the run early and returns the image so far, with `record.interrupted` set.
+    """
+    started = time.perf_counter()
+    style_name, content_name = _name(style, "style"), _name(content, "content")
+    style_image = _load(style, read_image)
+    content_image = _load(content, read_image)
+    style_labels_image = _load(style_map, read_map)
+    target_side_map = _load(content_map if content is not None else target_map, read_map)
+    target_map_name = _name(content_map if content is not None else target_map, "map")
+    if content is not None and target_map is not None:
+        raise DoodleError("give the content's map as content_map (--content-map), not as target_map (--map)")
+    if (style_labels_image is None) != (target_side_map is None):
+        missing = "the style" if style_labels_image is None else ("the content" if content is not None else "the target")
+        raise DoodleError(f"a semantic map was given for one side only; give {missing} a map too, or use no maps")
+    if style_labels_image is not None:
+        check_map_matches(style_image.shape, style_labels_image.shape, style_name, _name(style_map, "style map"))
+    if content_image is not None and target_side_map is not None:
+        check_map_matches(content_image.shape, target_side_map.shape, content_name, target_map_name)
+
+    mode = _mode(content_image, target_side_map)
+    if content_image is not None:
+        out_hw = content_image.shape[:2] if size is None else (size[1], size[0])
+    elif target_side_map is not None:
+        out_hw = target_side_map.shape[:2] if size is None else (size[1], size[0])
+        if size is not None:
+            check_map_matches(out_hw, target_side_map.shape, f"--size {size[0]}x{size[1]}", target_map_name)
+    else:
+        out_hw = style_image.shape[:2] if size is None else (size[1], size[0])
+    out_hw = (int(out_hw[0]), int(out_hw[1]))
+
+    record = PaintRecord(mode=mode, config=config)
+
+    def note(texts: list[str]) -> None:
+        record.notes.extend(texts)
+        for text in texts:
+            if on_note is not None:
+                on_note(text)
+
+    device = pick_device(config.device)
+    record.device = str(device)
+    layers = list(dict.fromkeys(config.style_layers + (config.content_layers if content_image is not None else ())))
+    sides = [(style_name, min(style_image.shape[:2])), ("the output", min(out_hw))]
+    phases, notes = fit_phases(sides, layers, config.phases)
+    note(notes)
+
+    labels = 0
+    style_channels = target_channels = None
+    if style_labels_image is not None:
+        labelling = label_maps([style_labels_image], target_side_map)
+        note(labelling.notes)
+        labels = labelling.count
+        style_channels = one_hot(labelling.labels[0], labels).to(device)
+        target_channels = one_hot(labelling.labels[1], labels).to(device)
+
+    record.estimated_bytes = estimate_bytes(out_hw, style_image.shape[:2], labels, config, layers)
+    free = available_memory(device)
+    if free is not None and record.estimated_bytes > MEMORY_HEADROOM * free:
+        raise DoodleError(
+            f"this run needs about {record.estimated_bytes / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free; "
+            f"use a smaller --size (or a smaller style image), or fewer --style-layers")
+
+    if encoder is None:
+        encoder = load_encoder(config.model, config.pooling, device)
+    check_layers(encoder.info.model, layers)
+    record.model, record.weights = encoder.info.model, encoder.info.source
+    generator = torch.Generator().manual_seed(config.seed)
+    style_full = image_to_tensor(style_image, device)
+    content_full = image_to_tensor(content_image, device) if content_image is not None else None
+    pixels: torch.Tensor | None = None
+    style_hw_full = style_image.shape[:2]
+    try:
+        for index, (phase_hw, style_hw) in enumerate(zip(phase_sizes(*out_hw, phases),
+                                                         phase_sizes(*style_hw_full, phases))):
+            phase_record = PhaseRecord(index + 1, (phase_hw[1], phase_hw[0]))
+            record.phases.append(phase_record)
+            if pixels is None:
+                pixels = _initial_image(config, phase_hw, content_full, generator, device)
+            else:
+                pixels = F.interpolate(pixels, size=phase_hw, mode="bicubic", align_corners=False).clamp(0, 1)
+            with torch.no_grad():
+                style_features = encoder(resize_image(style_full, style_hw), config.style_layers)
+                content_features = None
+                if content_full is not None:
+                    content_features = encoder(resize_image(content_full, phase_hw), config.content_layers)
+            terms = _build_terms(config, phase_hw, style_features, style_channels, target_channels, content_features)
+            pixels = _optimise(pixels, terms, encoder, layers, config, phase_record, phases, started, callback)
+    except KeyboardInterrupt:
+        record.interrupted = True
+        if pixels is None:
+            raise
+    record.seconds = time.perf_counter() - started
+    image = tensor_to_image(pixels)
+    if image.shape[:2] != out_hw:  # interrupted before the last phase: still deliver the asked size
+        image = tensor_to_image(resize_image(pixels.detach(), out_hw))
+    return PaintResult(image, record)
+
+
+def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncoder, layers: list[str],
+              config: PaintConfig, phase_record: PhaseRecord, phases: int, started: float,
+              callback: Callable[[Progress], None] | None) -> torch.Tensor:
+    """One phase of L-BFGS on the pixels. On KeyboardInterrupt the caller keeps `pixels` as they
+    are, because L-BFGS updates them in place."""
+    variable = pixels.detach().clone().requires_grad_(True)
+    max_evaluations = int(config.iterations * EVALUATIONS_PER_ITERATION)
+    optimiser = torch.optim.LBFGS([variable], lr=1.0, max_iter=config.iterations, max_eval=max_evaluations,
+                                  tolerance_grad=0.0, tolerance_change=0.0, history_size=LBFGS_HISTORY)
+    phase_started = time.perf_counter()
+    last_losses: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        with torch.no_grad():
+            # L-BFGS has no bounds; keep pixels displayable so the network never sees impossible colours.
+            variable.clamp_(0.0, 1.0)
+        features = encoder(variable, layers)
+        parts = {item.name: item.weight * item.term(variable, features) for item in terms}
+        total = sum(parts.values())
+        total.backward()
+        phase_record.evaluations += 1
+        last_losses.clear()
+        last_losses.update({name: value.item() for name, value in parts.items()})
+        if callback is not None:
+            callback(Progress(phase_record.index, phases, phase_record.size, phase_record.evaluations,
+                              max_evaluations, dict(last_losses), time.perf_counter() - started, variable))
+        return total
+
+    try:
+        optimiser.step(closure)
+    except KeyboardInterrupt:
+        pixels.data = variable.detach().clamp(0, 1)
+        raise
+    finally:
+        phase_record.seconds = time.perf_counter() - phase_started
+        phase_record.match_seconds = sum(item.term.stats.match_seconds for item in terms)
+        phase_record.losses = dict(last_losses)
+    return variable.detach().clamp(0, 1)

