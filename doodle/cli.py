@@ -14,7 +14,8 @@ from rich.table import Table
 from . import __version__
 from .config import default_of, help_of
 from .errors import DoodleError
-from .images import check_writable, parse_size, read_image, read_map, sidecar_map_path, write_image
+from .images import (check_writable, parse_size, read_image, read_map, require_file, sidecar_map_path,
+                     write_image)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Semantic style transfer: turn a few-colour doodle into a painting.")
@@ -77,6 +78,7 @@ def paint(
     seed: int = _option("seed"),
     model: str = _option("model"),
     pooling: str = _option("pooling"),
+    matcher: str = _option("matcher"),
     memory_budget_mb: int = _option("memory_budget_mb"),
     slices: int = _option("slices"),
     device: str = _option("device"),
@@ -92,7 +94,7 @@ def paint(
             style_layers=_layers(style_layers), content_layers=_layers(content_layers),
             style_weight=style_weight, content_weight=content_weight, smoothness=smoothness,
             semantic_weight=semantic_weight, variety=variety, phases=phases, iterations=iterations,
-            init=init, seed=seed, model=model, pooling=pooling, memory_budget_mb=memory_budget_mb,
+            init=init, seed=seed, model=model, pooling=pooling, matcher=matcher, memory_budget_mb=memory_budget_mb,
             slices=slices, device=device)
     except ValueError as error:
         fail(str(error))
@@ -100,6 +102,10 @@ def paint(
         fail("--save-every must not be negative")
 
     try:
+        for given, what in ((style, "image"), (content, "image"), (map_, "map"), (style_map, "map"),
+                            (content_map, "map")):
+            if given is not None:
+                require_file(given, what)
         if no_maps:
             style_map_path = target_map_path = None
         else:

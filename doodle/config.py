@@ -11,6 +11,7 @@ from typing import Any
 # Layer names follow the VGG papers: conv{block}_{k} and relu{block}_{k}.
 DEFAULT_STYLE_LAYERS = ("relu3_1", "relu4_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+MATCHERS = ("exact", "bf16")
 
 
 def _help(text: str) -> dict[str, Any]:
@@ -67,6 +68,11 @@ class PaintConfig:
         metadata=_help("Network weights: auto (VGG19 if available, else VGG16), vgg19 or vgg16."),
     )
     pooling: str = field(default="avg", metadata=_help("Pooling inside VGG: avg or max."))
+    matcher: str = field(
+        default="exact",
+        metadata=_help("Patch search: exact (float32) or bf16 (bfloat16 scores, best candidates re-checked "
+                       "in float32; about 2.5x faster on CPUs with bf16 support)."),
+    )
     memory_budget_mb: int = field(
         default=512,
         metadata=_help("Memory for one chunk of the patch-matching score matrix, in MiB."),
@@ -91,6 +97,8 @@ class PaintConfig:
             problems.append("--pooling must be avg or max")
         if self.model not in ("auto", "vgg19", "vgg16"):
             problems.append("--model must be auto, vgg19 or vgg16")
+        if self.matcher not in MATCHERS:
+            problems.append(f"--matcher must be one of {', '.join(MATCHERS)}")
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append("--device must be auto, cpu or cuda")
         for name in ("style_weight", "content_weight", "smoothness", "semantic_weight", "variety"):

@@ -23,12 +23,18 @@ def sidecar_map_path(image_path: str | Path) -> Path:
     return path.with_name(path.stem + MAP_SUFFIX)
 
 
-def _open(path: str | Path, what: str) -> Image.Image:
+def require_file(path: str | Path, what: str) -> Path:
+    """Fail early, with the file's name, when an input is missing or is a folder."""
     path = Path(path)
     if not path.exists():
         raise DoodleError(f"{path}: no such {what} file; check the path")
     if path.is_dir():
         raise DoodleError(f"{path}: is a folder, not an {what} file; give the path of an image file")
+    return path
+
+
+def _open(path: str | Path, what: str) -> Image.Image:
+    path = require_file(path, what)
     try:
         image = Image.open(path)
         image.load()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .matching import ExactMatcher, PatchMatcher, extract_patches
+from .matching import PatchMatcher, extract_patches, make_matcher
 
 # One-hot map patches have norm 3 (nine cells of one label); used to scale them against features.
 MAP_PATCH_NORM = 3.0
@@ -53,7 +53,7 @@ class SemanticPatchLoss:
 
     def __init__(self, layer: str, style_features: torch.Tensor, style_channels: torch.Tensor | None,
                  target_channels: torch.Tensor | None, semantic_weight: float,
-                 matcher_options: dict | None = None) -> None:
+                 matcher: str = "exact", matcher_options: dict | None = None) -> None:
         self.layer = layer
         self.style_patches = extract_patches(style_features)
         self.scale = self.style_patches.pow(2).mean().clamp_min(1e-12)
@@ -63,7 +63,7 @@ class SemanticPatchLoss:
             gamma = semantic_gamma(self.style_patches, semantic_weight)
             bank = torch.cat([bank, gamma * extract_patches(style_channels)], dim=1)
             self.target_map_patches = gamma * extract_patches(target_channels)
-        self.matcher: PatchMatcher = ExactMatcher(bank, **(matcher_options or {}))
+        self.matcher: PatchMatcher = make_matcher(matcher, bank, **(matcher_options or {}))
         self.stats = TermStats()
 
     def nearest(self, patches: torch.Tensor) -> torch.Tensor:

@@ -76,3 +76,50 @@ class ExactMatcher:
             usage = torch.bincount(index, minlength=len(self.bank)).float()
             index, score = self._best(queries, self.variety * usage / usage.max())
         return index, score
+
+
+class ReducedPrecisionMatcher(ExactMatcher):
+    """Scores every pair in bfloat16 (about 4x the matrix throughput of float32 on CPUs with AVX-512
+    BF16 or AMX, and on GPUs), keeps the `candidates` best bank rows per query, then re-scores
+    those in float32 and picks the best. It returns the exact answer unless the true best row fell
+    outside the candidates because of bfloat16 rounding (about 3 significant digits), which
+    matters only between near-ties."""
+
+    def __init__(self, bank: torch.Tensor, budget_bytes: int = 512 * 2**20, slices: int = 0,
+                 variety: float = 0.0, candidates: int = 8) -> None:
+        super().__init__(bank, budget_bytes, slices, variety)
+        self.low_bank = self.bank.to(torch.bfloat16)
+        self.candidates = candidates
+
+    def _best(self, queries: torch.Tensor, penalty: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = chunk_rows(len(queries), self.budget_bytes, self.slices, len(self.bank))
+        low_queries = queries.to(torch.bfloat16)
+        keep = min(self.candidates, len(self.bank))
+        top_score = torch.full((len(queries), keep), -float("inf"), device=queries.device)
+        top_index = torch.zeros((len(queries), keep), dtype=torch.long, device=queries.device)
+        for start in range(0, len(self.bank), rows):
+            # Rank in bfloat16 too: converting the whole score block to float32 would cost as
+            # much as the product itself.
+            scores = low_queries @ self.low_bank[start: start + rows].T
+            if penalty is not None:
+                scores -= penalty[start: start + rows].to(torch.bfloat16)
+            score, index = scores.topk(min(keep, scores.shape[1]), dim=1)
+            score = score.float()
+            merged_score = torch.cat([top_score, score], dim=1)
+            merged_index = torch.cat([top_index, index + start], dim=1)
+            top_score, order = merged_score.topk(keep, dim=1)
+            top_index = merged_index.gather(1, order)
+        # One candidate column at a time keeps memory at one (queries x dim) gather.
+        exact = torch.stack([(queries * self.bank[top_index[:, k]]).sum(1) for k in range(keep)], dim=1)
+        if penalty is not None:
+            exact -= penalty[top_index]
+        best_score, best = exact.max(dim=1)
+        return top_index.gather(1, best[:, None]).squeeze(1), best_score
+
+
+MATCHER_CLASSES = {"exact": ExactMatcher, "bf16": ReducedPrecisionMatcher}
+
+
+def make_matcher(name: str, bank: torch.Tensor, **options) -> PatchMatcher:
+    """The matcher called `name` ("exact" or "bf16") over a bank of patches."""
+    return MATCHER_CLASSES[name](bank, **options)

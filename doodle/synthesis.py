@@ -88,7 +88,7 @@ class PaintResult:
 
 
 def image_to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().to(device)
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().contiguous().to(device)
 
 
 def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
@@ -199,7 +199,8 @@ def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: d
         if target_channels is not None:
             stride = layer_stride(layer)
             target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
-        term = SemanticPatchLoss(layer, features, style_map, target_map, config.semantic_weight, matcher_options)
+        term = SemanticPatchLoss(layer, features, style_map, target_map, config.semantic_weight,
+                                 config.matcher, matcher_options)
         terms.append(WeightedTerm(f"style:{layer}", config.style_weight / len(config.style_layers), term, (layer,)))
     if content_features is not None and config.content_weight > 0:
         for layer in config.content_layers:
@@ -271,6 +272,13 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     else:
         out_hw = style_image.shape[:2] if size is None else (size[1], size[0])
     out_hw = (int(out_hw[0]), int(out_hw[1]))
+    # The style's brush strokes keep their size relative to the picture: when --size shrinks or
+    # grows the content or doodle, the style image is scaled by the same factor.
+    natural_hw = (content_image if content_image is not None else target_side_map if target_side_map is not None
+                  else style_image).shape[:2]
+    style_factor = out_hw[0] / natural_hw[0]
+    style_hw_full = (max(1, round(style_image.shape[0] * style_factor)),
+                     max(1, round(style_image.shape[1] * style_factor)))
 
     record = PaintRecord(mode=mode, config=config)
 
@@ -283,7 +291,7 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     device = pick_device(config.device)
     record.device = str(device)
     layers = list(dict.fromkeys(config.style_layers + (config.content_layers if content_image is not None else ())))
-    sides = [(style_name, min(style_image.shape[:2])), ("the output", min(out_hw))]
+    sides = [(style_name, min(style_hw_full)), ("the output", min(out_hw))]
     phases, notes = fit_phases(sides, layers, config.phases)
     note(notes)
 
@@ -296,7 +304,7 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
         style_channels = one_hot(labelling.labels[0], labels).to(device)
         target_channels = one_hot(labelling.labels[1], labels).to(device)
 
-    record.estimated_bytes = estimate_bytes(out_hw, style_image.shape[:2], labels, config, layers)
+    record.estimated_bytes = estimate_bytes(out_hw, style_hw_full, labels, config, layers)
     free = available_memory(device)
     if free is not None and record.estimated_bytes > MEMORY_HEADROOM * free:
         raise DoodleError(
@@ -311,7 +319,6 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     style_full = image_to_tensor(style_image, device)
     content_full = image_to_tensor(content_image, device) if content_image is not None else None
     pixels: torch.Tensor | None = None
-    style_hw_full = style_image.shape[:2]
     try:
         for index, (phase_hw, style_hw) in enumerate(zip(phase_sizes(*out_hw, phases),
                                                          phase_sizes(*style_hw_full, phases))):
@@ -344,7 +351,7 @@ def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncod
               callback: Callable[[Progress], None] | None) -> torch.Tensor:
     """One phase of L-BFGS on the pixels. On KeyboardInterrupt the caller keeps `pixels` as they
     are, because L-BFGS updates them in place."""
-    variable = pixels.detach().clone().requires_grad_(True)
+    variable = pixels.detach().contiguous().clone().requires_grad_(True)
     max_evaluations = int(config.iterations * EVALUATIONS_PER_ITERATION)
     optimiser = torch.optim.LBFGS([variable], lr=1.0, max_iter=config.iterations, max_eval=max_evaluations,
                                   tolerance_grad=0.0, tolerance_change=0.0, history_size=LBFGS_HISTORY)

@@ -1,0 +1,118 @@
+"""Every bad input gets a one-line error, exit code 2, and no output file; good input paints."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from doodle.cli import app
+
+from .conftest import BLUE, RED, textured_style, two_region_map
+
+FAST = ["--phases", "1", "--iterations", "3", "--quiet"]
+
+
+@pytest.fixture
+def files(tmp_path):
+    style = tmp_path / "style.png"
+    Image.fromarray((textured_style(48, 48) * 255).astype(np.uint8)).save(style)
+    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "style_sem.png")
+    Image.fromarray(two_region_map(24, 24, BLUE, RED)).save(tmp_path / "doodle.png")  # half size is fine
+    return tmp_path
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_refused(result, output, *words):
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error:") and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+    assert not output.exists()
+
+
+def test_paints_a_doodle(files):
+    output = files / "out" / "painting.png"
+    result = run("paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", output, *FAST)
+    assert result.exit_code == 0, result.output
+    assert Image.open(output).size == (24, 24)
+    assert "doodle mode" in result.output
+
+
+def test_doodle_found_beside_output(files):
+    Image.fromarray(two_region_map(48, 48)).save(files / "coast_sem.png")
+    result = run("paint", "--style", files / "style.png", "--output", files / "coast.png", *FAST)
+    assert result.exit_code == 0, result.output
+    assert (files / "coast.png").exists()
+
+
+def test_texture_and_frames(files):
+    output = files / "texture.png"
+    result = run("paint", "--style", files / "style.png", "--no-maps", "--size", "40x32", "--output", output,
+                 "--save-every", "2", *FAST)
+    assert result.exit_code == 0, result.output
+    assert Image.open(output).size == (40, 32)
+    assert sorted(p.name for p in (files / "texture_frames").iterdir()) == ["phase1_0002.png"]
+
+
+def test_refuses_to_overwrite_without_force(files):
+    output = files / "painting.png"
+    output.write_bytes(b"precious")
+    result = run("paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", output, *FAST)
+    assert result.exit_code == 2 and output.read_bytes() == b"precious"
+    result = run("paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", output,
+                 "--force", *FAST)
+    assert result.exit_code == 0 and output.read_bytes() != b"precious"
+
+
+@pytest.mark.parametrize("case", ["missing style", "missing map", "not an image", "aspect", "one side",
+                                  "output is input", "unwritable", "too small", "bad size", "bad layer",
+                                  "bad option", "memory"])
+def test_bad_input(files, case, monkeypatch):
+    output = files / "out.png"
+    style, doodle_map = files / "style.png", files / "doodle.png"
+    args = ["paint", "--style", style, "--map", doodle_map, "--output", output, *FAST]
+    words = []
+    if case == "missing style":
+        args[2], words = files / "nope.jpg", ["nope.jpg", "no such"]
+    elif case == "missing map":
+        args[4], words = files / "nope_sem.png", ["nope_sem.png"]
+    elif case == "not an image":
+        (files / "text.png").write_text("hello")
+        args[4], words = files / "text.png", ["text.png", "not an image"]
+    elif case == "aspect":
+        Image.fromarray(two_region_map(48, 96)).save(files / "wide_sem.png")
+        args += ["--style-map", files / "wide_sem.png"]
+        words = ["wide_sem.png", "aspect"]
+    elif case == "one side":
+        (files / "style_sem.png").unlink()
+        words = ["--style-map", "--no-maps"]
+    elif case == "output is input":
+        output = files / "doodle.png"
+        args[6], words = output, ["overwrite an input"]
+        output = files / "never.png"
+    elif case == "unwritable":
+        (files / "blocker").write_text("a file, not a folder")
+        output = files / "blocker" / "out.png"
+        args[6], words = output, ["cannot create"]
+    elif case == "too small":
+        Image.fromarray(two_region_map(12, 12)).save(files / "tiny.png")
+        args[4], words = files / "tiny.png", ["at least", "px"]
+    elif case == "bad size":
+        args += ["--size", "big"]
+        words = ["WIDTHxHEIGHT"]
+    elif case == "bad layer":
+        args += ["--style-layers", "relu9_9"]
+        words = ["relu9_9"]
+    elif case == "bad option":
+        args += ["--pooling", "median"]
+        words = ["--pooling"]
+    elif case == "memory":
+        import doodle.synthesis
+
+        monkeypatch.setattr(doodle.synthesis, "available_memory", lambda device: 4096)
+        words = ["GiB", "--size"]
+    assert_refused(run(*args), output, *words)

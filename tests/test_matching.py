@@ -1,0 +1,86 @@
+import torch
+
+from doodle.matching import ExactMatcher, chunk_rows, extract_patches, normalise_rows
+
+
+def brute_force(queries: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """Reference: full cosine similarity matrix in float64."""
+    q = queries.double() / queries.double().norm(dim=1, keepdim=True)
+    b = bank.double() / bank.double().norm(dim=1, keepdim=True)
+    return (q @ b.T).argmax(1)
+
+
+def test_exact_matcher_agrees_with_brute_force_in_chunks():
+    generator = torch.Generator().manual_seed(1)
+    bank = torch.randn(1000, 72, generator=generator)
+    queries = torch.randn(300, 72, generator=generator)
+    expected = brute_force(queries, bank)
+    for options in ({"slices": 7}, {"budget_bytes": 300 * 4 * 33}, {}):
+        index, score = ExactMatcher(bank, **options).match(queries)
+        assert torch.equal(index, expected), options
+        assert torch.allclose(score, (normalise_rows(queries) * normalise_rows(bank)[index]).sum(1), atol=1e-5)
+
+
+def test_exact_matcher_on_real_features(encoder):
+    generator = torch.Generator().manual_seed(2)
+    style = torch.rand(1, 3, 64, 64, generator=generator)
+    target = torch.rand(1, 3, 40, 40, generator=generator)
+    bank = extract_patches(encoder(style, ["relu3_1"])["relu3_1"])
+    queries = extract_patches(encoder(target, ["relu3_1"])["relu3_1"])
+    index, _ = ExactMatcher(bank, slices=3).match(queries)
+    assert torch.equal(index, brute_force(queries, bank))
+
+
+def test_a_patch_finds_itself():
+    bank = torch.rand(50, 27)
+    index, score = ExactMatcher(bank).match(bank[[3, 17, 42]] * 5.0)  # scale does not matter
+    assert index.tolist() == [3, 17, 42]
+    assert torch.allclose(score, torch.ones(3))
+
+
+def test_zero_patches_do_not_divide_by_zero():
+    bank = torch.rand(20, 9)
+    bank[0] = 0
+    index, score = ExactMatcher(bank).match(torch.zeros(4, 9))
+    assert torch.isfinite(score).all()
+
+
+def test_variety_spreads_patch_use():
+    generator = torch.Generator().manual_seed(3)
+    bank = torch.rand(40, 16, generator=generator)
+    queries = bank[0] + 0.05 * torch.randn(200, 16, generator=generator)  # all near patch 0
+    plain, _ = ExactMatcher(bank).match(queries)
+    varied, _ = ExactMatcher(bank, variety=0.5).match(queries)
+    assert len(torch.unique(varied)) > len(torch.unique(plain))
+
+
+def test_chunk_rows_respects_budget_and_slices():
+    assert chunk_rows(1000, 1000 * 4 * 10, 0, 500) == 10
+    assert chunk_rows(1000, 1, 0, 500) == 1
+    assert chunk_rows(1000, 10**12, 0, 500) == 500
+    assert chunk_rows(1000, 10**12, 4, 500) == 125
+
+
+def test_extract_patches_layout():
+    features = torch.arange(2 * 4 * 5, dtype=torch.float32).view(1, 2, 4, 5)
+    patches = extract_patches(features)
+    assert patches.shape == (2 * 3, 2 * 9)
+    # first patch, channel 0 is the top-left 3x3 block of channel 0
+    assert patches[0, :9].tolist() == features[0, 0, :3, :3].flatten().tolist()
+
+
+def test_reduced_precision_matcher_agrees_with_exact_on_real_features(encoder):
+    from doodle.matching import ReducedPrecisionMatcher
+
+    generator = torch.Generator().manual_seed(4)
+    style = torch.rand(1, 3, 96, 96, generator=generator)
+    target = torch.rand(1, 3, 64, 64, generator=generator)
+    bank = extract_patches(encoder(style, ["relu3_1"])["relu3_1"])
+    queries = extract_patches(encoder(target, ["relu3_1"])["relu3_1"])
+    exact, exact_score = ExactMatcher(bank).match(queries)
+    fast, fast_score = ReducedPrecisionMatcher(bank, slices=3).match(queries)
+    # Disagreements may only happen between near-ties that bfloat16 cannot tell apart.
+    assert (fast == exact).float().mean() > 0.98
+    assert (exact_score - fast_score).max() < 2e-3
+    index, _ = ReducedPrecisionMatcher(bank).match(bank[[5, 77]])
+    assert index.tolist() == [5, 77]

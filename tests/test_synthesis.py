@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+
+import doodle.synthesis as synthesis
+from doodle import DoodleError, PaintConfig, paint
+
+from .conftest import BLUE, RED, textured_style, two_region_map
+
+FAST = PaintConfig(phases=1, iterations=6)
+
+
+def redness(image: np.ndarray) -> float:
+    return float(image[..., 0].mean() - image[..., 2].mean())
+
+
+def test_doodle_mode_puts_each_style_where_the_map_says(encoder, style_pair):
+    style, style_map = style_pair  # orange stripes under RED (left), blue dots under BLUE (right)
+    doodle_map = two_region_map(48, 48, BLUE, RED)  # swapped: orange must now appear on the right
+    result = paint(style, style_map=style_map, target_map=doodle_map,
+                   config=PaintConfig(phases=1, iterations=30), encoder=encoder)
+    assert result.record.mode == "doodle"
+    assert result.image.shape == (48, 48, 3)
+    left, right = result.image[:, :20], result.image[:, 28:]
+    assert redness(right) > redness(left) + 0.3
+
+
+def test_semantic_style_transfer_mode(encoder, style_pair):
+    style, style_map = style_pair
+    content = np.full((48, 40, 3), 0.5, np.float32)
+    content[:, 20:] = 0.2
+    result = paint(style, style_map=style_map, content=content, content_map=two_region_map(48, 40),
+                   config=FAST, encoder=encoder)
+    assert result.record.mode == "semantic"
+    assert result.image.shape == (48, 40, 3)
+    assert set(result.record.phases[0].losses) == {"style:relu3_1", "style:relu4_1", "content:relu4_2", "smoothness"}
+
+
+def test_plain_style_transfer_mode(encoder, style_pair):
+    style, _ = style_pair
+    result = paint(style, content=textured_style(40, 56, seed=5), config=FAST.with_overrides(init="content"),
+                   encoder=encoder)
+    assert result.record.mode == "style" and result.image.shape == (40, 56, 3)
+
+
+def test_texture_mode_uses_size(encoder, style_pair):
+    style, _ = style_pair
+    result = paint(style, size=(56, 32), config=FAST, encoder=encoder)
+    assert result.record.mode == "texture" and result.image.shape == (32, 56, 3)
+    assert np.isfinite(result.image).all() and 0 <= result.image.min() and result.image.max() <= 1
+
+
+def test_seed_makes_runs_reproducible(encoder, style_pair):
+    style, style_map = style_pair
+    run = lambda seed: paint(style, size=(32, 32), config=FAST.with_overrides(seed=seed), encoder=encoder).image
+    assert np.array_equal(run(1), run(1))
+    assert not np.array_equal(run(1), run(2))
+
+
+def test_progress_callback_and_interrupt(encoder, style_pair):
+    style, style_map = style_pair
+    seen = []
+
+    def callback(event):
+        seen.append((event.phase, event.evaluation, event.total))
+        if event.evaluation == 3:
+            raise KeyboardInterrupt
+
+    result = paint(style, style_map=style_map, target_map=two_region_map(48, 48), config=FAST,
+                   callback=callback, encoder=encoder)
+    assert [s[1] for s in seen] == [1, 2, 3]
+    assert result.record.interrupted and result.image.shape == (48, 48, 3)
+
+
+def test_losses_fall_over_a_phase(encoder, style_pair):
+    style, style_map = style_pair
+    totals = []
+    paint(style, style_map=style_map, target_map=two_region_map(48, 48), config=PaintConfig(phases=1, iterations=15),
+          callback=lambda event: totals.append(event.total), encoder=encoder)
+    assert totals[-1] < 0.7 * totals[0]
+
+
+def test_small_images_drop_phases_with_a_note(encoder, style_pair):
+    style, style_map = style_pair
+    notes = []
+    result = paint(style, style_map=style_map, target_map=two_region_map(48, 48),
+                   config=PaintConfig(phases=3, iterations=2), on_note=notes.append, encoder=encoder)
+    assert len(result.record.phases) == 2 and any("using 2" in n for n in notes)
+
+
+def test_too_small_image_says_the_smallest_size(encoder):
+    with pytest.raises(DoodleError, match="at least 24 px"):
+        paint(textured_style(16, 16), size=(16, 16), config=FAST, encoder=encoder)
+
+
+def test_memory_estimate_refuses_hopeless_runs(encoder, style_pair, monkeypatch):
+    monkeypatch.setattr(synthesis, "available_memory", lambda device: 1024)
+    style, _ = style_pair
+    with pytest.raises(DoodleError, match="--size"):
+        paint(style, size=(48, 48), config=FAST, encoder=encoder)
+
+
+def test_map_on_one_side_only_is_refused(encoder, style_pair):
+    style, style_map = style_pair
+    with pytest.raises(DoodleError, match="one side"):
+        paint(style, style_map=style_map, size=(48, 48), config=FAST, encoder=encoder)
+    with pytest.raises(DoodleError, match="one side"):
+        paint(style, target_map=style_map, config=FAST, encoder=encoder)
+
+
+def test_aspect_mismatch_is_refused(encoder, style_pair):
+    style, _ = style_pair
+    with pytest.raises(DoodleError, match="aspect"):
+        paint(style, style_map=two_region_map(48, 96), target_map=two_region_map(48, 48), config=FAST,
+              encoder=encoder)
+
+
+def test_memory_estimate_grows_with_size():
+    config = PaintConfig()
+    layers = ["relu3_1", "relu4_1"]
+    small = synthesis.estimate_bytes((384, 512), (384, 512), 5, config, layers)
+    large = synthesis.estimate_bytes((768, 1024), (768, 1024), 5, config, layers)
+    assert 3 * small < large
