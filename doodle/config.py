@@ -56,11 +56,12 @@ class PaintConfig:
         default=3, metadata=_help("Resolutions, coarse to fine; each doubles the previous size.")
     )
     iterations: int = field(
-        default=100, metadata=_help("L-BFGS iterations per phase.")
+        default=50, metadata=_help("L-BFGS iterations per phase.")
     )
     init: str = field(
         default="noise",
-        metadata=_help("Starting image: noise, content, or the path of an image."),
+        metadata=_help("Starting image: noise (pixels drawn at random from the style, label by label), "
+                       "uniform (uniform grey noise, as the original tool), content, or the path of an image."),
     )
     seed: int = field(default=0, metadata=_help("Random seed; the same seed gives the same painting."))
     model: str = field(

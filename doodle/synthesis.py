@@ -24,7 +24,7 @@ from .matching import BYTES_PER_SCORE, PATCH_SIZE
 from .semantic import label_maps, one_hot, resize_channels
 
 ImageLike = str | Path | np.ndarray
-# Pixel range of the noise start: the original tool's 16..240, away from clipped extremes.
+# Pixel range of uniform noise: the original tool's 16..240, away from clipped extremes.
 NOISE_RANGE = (16 / 255, 240 / 255)
 # L-BFGS evaluates the loss a little more often than it iterates; allow that much headroom.
 EVALUATIONS_PER_ITERATION = 1.25
@@ -211,17 +211,41 @@ def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: d
     return terms
 
 
-def _initial_image(config: PaintConfig, out_hw: tuple[int, int], content: torch.Tensor | None,
-                   generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def style_noise(style: torch.Tensor, style_channels: torch.Tensor | None, target_channels: torch.Tensor | None,
+                out_hw: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """Noise whose pixels are drawn at random from the style image, label by label when there are
+    maps. Starting from the right palette in every region matters: patch matching refines texture
+    well but barely moves a region's overall colour, so grey noise leaves regions washed out."""
+    pixels = style[0].flatten(1)  # (3, H*W)
+    if style_channels is None or target_channels is None:
+        index = torch.randint(pixels.shape[1], (out_hw[0] * out_hw[1],), generator=generator)
+        return pixels[:, index.to(pixels.device)].view(1, 3, *out_hw)
+    style_labels = resize_channels(style_channels, tuple(style.shape[-2:])).argmax(1).flatten()
+    target_labels = resize_channels(target_channels, out_hw).argmax(1).flatten()
+    noise = torch.empty(3, target_labels.numel(), device=style.device)
+    for label in target_labels.unique():
+        where = (target_labels == label).nonzero().squeeze(1)
+        source = (style_labels == label).nonzero().squeeze(1)
+        if source.numel() == 0:  # label too thin to survive resizing: fall back to any style pixel
+            source = torch.arange(pixels.shape[1], device=style.device)
+        pick = torch.randint(source.numel(), (where.numel(),), generator=generator).to(style.device)
+        noise[:, where] = pixels[:, source[pick]]
+    return noise.view(1, 3, *out_hw)
+
+
+def _initial_image(config: PaintConfig, out_hw: tuple[int, int], style: torch.Tensor,
+                   style_channels: torch.Tensor | None, target_channels: torch.Tensor | None,
+                   content: torch.Tensor | None, init_image: np.ndarray | None, generator: torch.Generator,
+                   device: torch.device) -> torch.Tensor:
     if config.init == "noise":
+        return style_noise(style, style_channels, target_channels, out_hw, generator)
+    if config.init == "uniform":
         low, high = NOISE_RANGE
         noise = torch.rand((1, 3, *out_hw), generator=generator)
         return (low + (high - low) * noise).to(device)
     if config.init == "content":
-        if content is None:
-            raise DoodleError("--init content needs a --content image; use --init noise or a path")
         return resize_image(content, out_hw)
-    return resize_image(image_to_tensor(read_image(config.init), device), out_hw)
+    return resize_image(image_to_tensor(init_image, device), out_hw)
 
 
 def _mode(content: np.ndarray | None, target_map: np.ndarray | None) -> str:
@@ -252,6 +276,9 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     style_labels_image = _load(style_map, read_map)
     target_side_map = _load(content_map if content is not None else target_map, read_map)
     target_map_name = _name(content_map if content is not None else target_map, "map")
+    if config.init == "content" and content is None:
+        raise DoodleError("--init content needs a --content image; use --init noise or a path")
+    init_image = None if config.init in ("noise", "uniform", "content") else read_image(config.init)
     if content is not None and target_map is not None:
         raise DoodleError("give the content's map as content_map (--content-map), not as target_map (--map)")
     if (style_labels_image is None) != (target_side_map is None):
@@ -325,7 +352,8 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
             phase_record = PhaseRecord(index + 1, (phase_hw[1], phase_hw[0]))
             record.phases.append(phase_record)
             if pixels is None:
-                pixels = _initial_image(config, phase_hw, content_full, generator, device)
+                pixels = _initial_image(config, phase_hw, style_full, style_channels, target_channels,
+                                        content_full, init_image, generator, device)
             else:
                 pixels = F.interpolate(pixels, size=phase_hw, mode="bicubic", align_corners=False).clamp(0, 1)
             with torch.no_grad():

@@ -120,3 +120,34 @@ def test_memory_estimate_grows_with_size():
     small = synthesis.estimate_bytes((384, 512), (384, 512), 5, config, layers)
     large = synthesis.estimate_bytes((768, 1024), (768, 1024), 5, config, layers)
     assert 3 * small < large
+
+
+def test_style_noise_draws_each_region_from_its_own_label(style_pair):
+    import torch
+
+    from doodle.semantic import label_maps, one_hot
+    from doodle.synthesis import image_to_tensor, style_noise
+
+    style, style_map = style_pair
+    labelling = label_maps([style_map], two_region_map(48, 48, BLUE, RED))
+    channels = [one_hot(labels, labelling.count) for labels in labelling.labels]
+    noise = style_noise(image_to_tensor(style), channels[0], channels[1], (24, 24), torch.Generator().manual_seed(0))
+    image = noise[0].permute(1, 2, 0).numpy()
+    # the doodle asks for blue on the left: its pixels come from the blue-dotted right of the style
+    assert redness(image[:, :12]) < -0.3 and redness(image[:, 12:]) > 0.3
+    style_colours = {tuple(c) for c in np.round(style.reshape(-1, 3), 5)}
+    assert all(tuple(c) in style_colours for c in np.round(image.reshape(-1, 3), 5)[:50])
+
+
+def test_uniform_and_path_init(encoder, style_pair, tmp_path):
+    from doodle.images import write_image
+
+    style, style_map = style_pair
+    path = tmp_path / "start.png"
+    write_image(path, np.zeros((48, 48, 3), np.float32))
+    for init in ("uniform", str(path)):
+        result = paint(style, style_map=style_map, target_map=two_region_map(48, 48),
+                       config=FAST.with_overrides(init=init), encoder=encoder)
+        assert result.image.shape == (48, 48, 3)
+    with pytest.raises(DoodleError, match="--init content"):
+        paint(style, size=(48, 48), config=FAST.with_overrides(init="content"), encoder=encoder)
