@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
@@ -39,6 +39,12 @@ def _layers(text: str) -> tuple[str, ...]:
 
 def _existing(path: Optional[Path]) -> Optional[Path]:
     return path if path is not None and path.exists() else None
+
+
+def short_name(loss: str) -> str:
+    """'style:relu3_1' -> 'relu3_1', 'content:relu4_2' -> 'content', 'smoothness' -> 'tv'."""
+    kind, _, layer = loss.partition(":")
+    return {"style": layer, "content": "content", "smoothness": "tv"}.get(kind, loss)
 
 
 def version_callback(value: bool) -> None:
@@ -131,17 +137,17 @@ def paint(
         fail(str(error))
 
     frames_dir = output.with_name(output.stem + "_frames")
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TextColumn("eta"),
-                   TimeRemainingColumn(), console=console, disable=quiet, transient=False)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                   TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+                   console=console, disable=quiet, transient=False)
     tasks: dict[int, int] = {}
 
     def on_progress(event) -> None:
         if event.phase not in tasks:
             width, height = event.size
-            tasks[event.phase] = bar.add_task(f"phase {event.phase}/{event.phases} {width}x{height}",
+            tasks[event.phase] = bar.add_task(f"{event.phase}/{event.phases} {width}x{height}",
                                               total=event.max_evaluations, losses="")
-        parts = " ".join(f"{name.split(':')[0]} {value:.3g}" for name, value in event.losses.items())
+        parts = " ".join(f"{short_name(name)} {value:.3g}" for name, value in event.losses.items())
         bar.update(tasks[event.phase], completed=event.evaluation, losses=parts)
         if save_every and event.evaluation % save_every == 0:
             frames_dir.mkdir(exist_ok=True)
@@ -176,11 +182,13 @@ def weights() -> None:
     """Say which network weights are available, where they live, and their checksums."""
     from .weights import describe_weights
 
-    table = Table("model", "available", "source", "path", "sha256", "note")
+    # Plain lines rather than a table: paths and hashes must stay whole to be copied.
     for entry in describe_weights():
-        table.add_row(entry["model"], "yes" if entry["available"] else "no", entry["source"],
-                      entry["path"] or "-", entry["sha256"] or "-", entry["note"])
-    Console().print(table)
+        state = "available" if entry["available"] else "not available"
+        typer.echo(f"{entry['model']}: {state} - {entry['source']}")
+        typer.echo(f"  path:   {entry['path'] or '-'}")
+        typer.echo(f"  sha256: {entry['sha256'] or '-'}")
+        typer.echo(f"  note:   {entry['note']}")
 
 
 @app.command()

@@ -116,3 +116,19 @@ def test_bad_input(files, case, monkeypatch):
         monkeypatch.setattr(doodle.synthesis, "available_memory", lambda device: 4096)
         words = ["GiB", "--size"]
     assert_refused(run(*args), output, *words)
+
+
+def test_weights_command_lists_both_models():
+    result = run("weights")
+    assert result.exit_code == 0, result.output
+    assert "vgg16: available" in result.output and "vgg19:" in result.output
+    assert "sha256:" in result.output
+
+
+def test_score_command(files):
+    style = files / "style.png"
+    result = run("score", style, "--map", files / "style_sem.png", "--style", style)
+    assert result.exit_code == 0, result.output
+    assert "region score: 1.000" in result.output
+    result = run("score", files / "missing.png", "--map", files / "style_sem.png", "--style", style)
+    assert result.exit_code == 2 and "missing.png" in result.output
