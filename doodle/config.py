@@ -44,8 +44,8 @@ class PaintConfig:
     semantic_weight: float = field(
         default=1.0,
         metadata=_help(
-            "How strongly maps steer matching: 1 makes a patch's map part as long as its average "
-            "feature part; 0 ignores the maps."
+            "How strongly maps steer matching: patch similarity is (features + w^2 map) / (1 + w^2) "
+            "cosines; from 1 up, patches always come from the right label; 0 ignores the maps."
         ),
     )
     variety: float = field(

@@ -15,11 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .matching import PatchMatcher, extract_patches, make_matcher
-
-# One-hot map patches have norm 3 (nine cells of one label); used to scale them against features.
-MAP_PATCH_NORM = 3.0
-
+from .matching import PatchMatcher, extract_patches, make_matcher, normalise_rows
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels: a smoothness prior against noise."""
@@ -32,12 +28,18 @@ def relative_mse(values: torch.Tensor, reference: torch.Tensor, scale: torch.Ten
     return F.mse_loss(values, reference) / scale
 
 
-def semantic_gamma(style_feature_patches: torch.Tensor, semantic_weight: float) -> float:
-    """Scale for map channels so a patch's map part is `semantic_weight` times as long as the
-    average feature part: with weight 1, a patch of another label can never outscore any patch
-    of the same label, because ReLU features make all feature cosines non-negative."""
-    mean_norm = style_feature_patches.norm(dim=1).mean().item()
-    return semantic_weight * mean_norm / MAP_PATCH_NORM
+def semantic_descriptors(feature_patches: torch.Tensor, map_patches: torch.Tensor | None,
+                         semantic_weight: float) -> torch.Tensor:
+    """Patch descriptors for matching: the unit feature part, then the unit map part times
+    `semantic_weight` (gamma). Normalising each part on its own makes the cross-correlation
+    (cos_features + gamma^2 cos_map) / (1 + gamma^2) for every patch, whatever its feature norm; so
+    with gamma >= 1 a patch of another label can never outscore one of the same label, because
+    ReLU features make all feature cosines non-negative. Scaling maps by an average feature norm
+    instead (as the original tool did) lets high-contrast patches drown their map."""
+    features = normalise_rows(feature_patches)
+    if map_patches is None or semantic_weight == 0:
+        return features
+    return torch.cat([features, semantic_weight * normalise_rows(map_patches)], dim=1)
 
 
 @dataclass
@@ -57,20 +59,19 @@ class SemanticPatchLoss:
         self.layer = layer
         self.style_patches = extract_patches(style_features)
         self.scale = self.style_patches.pow(2).mean().clamp_min(1e-12)
-        bank = self.style_patches
         self.target_map_patches = None
+        self.semantic_weight = semantic_weight
+        style_map_patches = None
         if style_channels is not None and target_channels is not None and semantic_weight > 0:
-            gamma = semantic_gamma(self.style_patches, semantic_weight)
-            bank = torch.cat([bank, gamma * extract_patches(style_channels)], dim=1)
-            self.target_map_patches = gamma * extract_patches(target_channels)
+            style_map_patches = extract_patches(style_channels)
+            self.target_map_patches = extract_patches(target_channels)
+        bank = semantic_descriptors(self.style_patches, style_map_patches, semantic_weight)
         self.matcher: PatchMatcher = make_matcher(matcher, bank, **(matcher_options or {}))
         self.stats = TermStats()
 
     def nearest(self, patches: torch.Tensor) -> torch.Tensor:
         started = time.perf_counter()
-        queries = patches.detach()
-        if self.target_map_patches is not None:
-            queries = torch.cat([queries, self.target_map_patches], dim=1)
+        queries = semantic_descriptors(patches.detach(), self.target_map_patches, self.semantic_weight)
         index, _ = self.matcher.match(queries)
         self.stats.match_seconds += time.perf_counter() - started
         self.stats.searches += 1

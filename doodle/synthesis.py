@@ -26,8 +26,6 @@ from .semantic import label_maps, one_hot, resize_channels
 ImageLike = str | Path | np.ndarray
 # Pixel range of uniform noise: the original tool's 16..240, away from clipped extremes.
 NOISE_RANGE = (16 / 255, 240 / 255)
-# L-BFGS evaluates the loss a little more often than it iterates; allow that much headroom.
-EVALUATIONS_PER_ITERATION = 1.25
 LBFGS_HISTORY = 50
 # Leave this share of free memory for the OS, Python and allocator slack.
 MEMORY_HEADROOM = 0.85
@@ -167,7 +165,7 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: i
     total = 0
     for name in config.style_layers:
         stride = layer_stride(name)
-        channels = CHANNELS[int(name[-3]) - 1]
+        channels = CHANNELS[layer_stride(name).bit_length() - 1]
         bank = max(0, style_hw[0] // stride - 2) * max(0, style_hw[1] // stride - 2)
         queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
         # raw features plus normalised bank with map channels
@@ -266,8 +264,9 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     that layout; `content` repaints a photo (with `content_map` and `style_map`: semantic transfer);
     `style` alone with `size` (width, height) synthesises a texture. Images are paths or float
     arrays HxWx3 in [0, 1]; maps are paths or uint8 arrays HxWx3. `callback` hears every
-    evaluation; `on_note` hears each note (a dropped phase, a borrowed label) as it arises. Ctrl-C (KeyboardInterrupt) stops
-    the run early and returns the image so far, with `record.interrupted` set.
+    evaluation; `on_note` hears each note (a dropped phase, a borrowed label) as it arises.
+    Ctrl-C (KeyboardInterrupt) stops the run early and returns the image so far, with
+    `record.interrupted` set.
     """
     started = time.perf_counter()
     style_name, content_name = _name(style, "style"), _name(content, "content")
@@ -318,6 +317,7 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     device = pick_device(config.device)
     record.device = str(device)
     layers = list(dict.fromkeys(config.style_layers + (config.content_layers if content_image is not None else ())))
+    check_layers("vgg19", layers)  # the superset: catch typos before any work; the model is checked later
     sides = [(style_name, min(style_hw_full)), ("the output", min(out_hw))]
     phases, notes = fit_phases(sides, layers, config.phases)
     note(notes)
@@ -380,7 +380,8 @@ def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncod
     """One phase of L-BFGS on the pixels. On KeyboardInterrupt the caller keeps `pixels` as they
     are, because L-BFGS updates them in place."""
     variable = pixels.detach().contiguous().clone().requires_grad_(True)
-    max_evaluations = int(config.iterations * EVALUATIONS_PER_ITERATION)
+    # Without a line search, torch's L-BFGS evaluates the loss exactly once per iteration.
+    max_evaluations = config.iterations
     optimiser = torch.optim.LBFGS([variable], lr=1.0, max_iter=config.iterations, max_eval=max_evaluations,
                                   tolerance_grad=0.0, tolerance_change=0.0, history_size=LBFGS_HISTORY)
     phase_started = time.perf_counter()

@@ -151,3 +151,25 @@ def test_uniform_and_path_init(encoder, style_pair, tmp_path):
         assert result.image.shape == (48, 48, 3)
     with pytest.raises(DoodleError, match="--init content"):
         paint(style, size=(48, 48), config=FAST.with_overrides(init="content"), encoder=encoder)
+
+
+def test_strong_features_cannot_outvote_the_map():
+    import torch
+
+    from doodle.losses import semantic_descriptors
+    from doodle.matching import ExactMatcher
+
+    generator = torch.Generator().manual_seed(0)
+    style_features = torch.rand(40, 18, generator=generator)
+    style_maps = torch.zeros(40, 18)
+    style_maps[:20, :9] = 1  # label A: first 20 patches
+    style_maps[20:, 9:] = 1  # label B
+    # queries copy label-B features exactly, 1000 times stronger, but are painted label A
+    queries = 1000 * style_features[20:30]
+    query_maps = torch.zeros(10, 18)
+    query_maps[:, :9] = 1
+    bank = semantic_descriptors(style_features, style_maps, 1.0)
+    index, _ = ExactMatcher(bank).match(semantic_descriptors(queries, query_maps, 1.0))
+    assert (index < 20).all()
+    unmapped, _ = ExactMatcher(semantic_descriptors(style_features, None, 0.0)).match(queries)
+    assert unmapped.tolist() == list(range(20, 30))
