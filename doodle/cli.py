@@ -173,6 +173,10 @@ def paint(
     state = "interrupted; saved the image so far to" if record.interrupted else "wrote"
     console.print(f"{state} {output} ({width}x{height}, {record.mode} mode, {record.model}) "
                   f"in {record.seconds:.1f} s", highlight=False)
+    if not quiet:
+        for phase in record.phases:
+            console.print(f"  phase {phase.index}: {phase.size[0]}x{phase.size[1]}, {phase.evaluations} evaluations, "
+                          f"{phase.seconds:.1f} s ({phase.match_seconds:.1f} s in patch matching)", highlight=False)
     if record.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 

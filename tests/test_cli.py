@@ -132,3 +132,37 @@ def test_score_command(files):
     assert "region score: 1.000" in result.output
     result = run("score", files / "missing.png", "--map", files / "style_sem.png", "--style", style)
     assert result.exit_code == 2 and "missing.png" in result.output
+
+
+def test_ctrl_c_saves_the_image_so_far(files):
+    """A real SIGINT to a real `doodle paint`: it stops, writes the current image, exits 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    output = files / "stopped.png"
+    command = [sys.executable, "-m", "doodle.cli", "paint", "--style", str(files / "style.png"),
+               "--map", str(files / "doodle.png"), "--output", str(output), "--phases", "1",
+               "--iterations", "100000", "--save-every", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    frames = files / "stopped_frames"
+    deadline = time.monotonic() + 120
+    while not (frames.exists() and any(frames.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, out
+    assert "interrupted" in out and Image.open(output).size == (24, 24)
+
+
+def test_unavailable_model_and_device_are_one_line_errors(files, monkeypatch, tmp_path):
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr("doodle.weights._network_answers", lambda *args, **kwargs: False)
+    output = files / "out.png"
+    base = ["paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", output, *FAST]
+    assert_refused(run(*base, "--model", "vgg19"), output, "VGG19", "vgg16")
+    if not torch.cuda.is_available():
+        assert_refused(run(*base, "--device", "cuda"), output, "--device cpu")
