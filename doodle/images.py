@@ -47,23 +47,24 @@ def _open(path: str | Path, what: str) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
+def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """RGB, with any transparency composited onto `background`."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        canvas = Image.new("RGBA", image.size, (*background, 255))
+        image = Image.alpha_composite(canvas, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An RGB image as float32 HxWx3 in [0, 1]. Transparency is flattened onto white."""
-    image = _open(path, "image")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    image = _flatten(_open(path, "image"), (255, 255, 255))
+    return np.asarray(image, dtype=np.float32) / 255.0
 
 
 def read_map(path: str | Path) -> np.ndarray:
     """A semantic map as uint8 HxWx3. RGB, RGBA, greyscale and palette images all work; fully
     transparent pixels count as black so that an unpainted area is a label of its own."""
-    image = _open(path, "map")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.asarray(_flatten(_open(path, "map"), (0, 0, 0)), dtype=np.uint8)
 
 
 def check_map_matches(image_shape: tuple[int, ...], map_shape: tuple[int, ...],

@@ -264,13 +264,13 @@ def _load_vgg19(allow_download: bool) -> tuple[dict[str, torch.Tensor], WeightsI
     if not path.is_file():
         if not allow_download or not _network_answers(url):
             raise WeightsUnavailable("VGG19 is not cached and cannot be downloaded now: connect to the "
-                                     f"network once, or use model 'vgg16' ({INSTALL_HINT})")
+                                     f"network once, or use --model vgg16 ({INSTALL_HINT})")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(url, str(path), progress=False)  # temp file + rename inside
         except Exception as err:
             raise WeightsUnavailable(f"VGG19 download from {url} failed ({type(err).__name__}); retry "
-                                     f"online, or use model 'vgg16' ({INSTALL_HINT})") from None
+                                     f"online, or use --model vgg16 ({INSTALL_HINT})") from None
     sha256 = file_sha256(path)
     # torchvision names its files with a sha256 prefix, as torch.hub's check_hash does.
     prefix = re.search(r"-([a-f0-9]+)\.", path.name)

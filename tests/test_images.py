@@ -60,3 +60,11 @@ def test_check_writable(tmp_path):
     with pytest.raises(DoodleError, match="format"):
         check_writable(tmp_path / "out.xyz", [], force=False)
     assert check_writable(tmp_path / "new" / "out.png", [], force=False).parent.is_dir()
+
+
+def test_transparent_image_pixels_become_white(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[:2, :, 3] = 255  # top half opaque black, bottom half transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    image = read_image(tmp_path / "a.png")
+    assert image[0, 0].tolist() == [0, 0, 0] and image[-1, 0].tolist() == [1, 1, 1]
