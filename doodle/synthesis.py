@@ -289,20 +289,15 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
         check_map_matches(content_image.shape, target_side_map.shape, content_name, target_map_name)
 
     mode = _mode(content_image, target_side_map)
-    if content_image is not None:
-        out_hw = content_image.shape[:2] if size is None else (size[1], size[0])
-    elif target_side_map is not None:
-        out_hw = target_side_map.shape[:2] if size is None else (size[1], size[0])
-        if size is not None:
-            check_map_matches(out_hw, target_side_map.shape, f"--size {size[0]}x{size[1]}", target_map_name)
-    else:
-        out_hw = style_image.shape[:2] if size is None else (size[1], size[0])
-    out_hw = (int(out_hw[0]), int(out_hw[1]))
+    # The output takes the size of the content, else of the doodle, else of the style.
+    layout = next(image for image in (content_image, target_side_map, style_image) if image is not None)
+    out_hw = tuple(int(side) for side in (layout.shape[:2] if size is None else (size[1], size[0])))
+    if size is not None and content_image is None and target_side_map is not None:
+        check_map_matches(out_hw, target_side_map.shape, f"--size {size[0]}x{size[1]}", target_map_name)
     # The style's brush strokes keep their size relative to the picture: when --size shrinks or
-    # grows the content or doodle, the style image is scaled by the same factor.
-    natural_hw = (content_image if content_image is not None else target_side_map if target_side_map is not None
-                  else style_image).shape[:2]
-    style_factor = out_hw[0] / natural_hw[0]
+    # grows the content or doodle, the style image is scaled by the same factor. A texture keeps
+    # the style's own scale, whatever its size.
+    style_factor = 1.0 if layout is style_image else out_hw[0] / layout.shape[0]
     style_hw_full = (max(1, round(style_image.shape[0] * style_factor)),
                      max(1, round(style_image.shape[1] * style_factor)))
 

@@ -173,3 +173,22 @@ def test_strong_features_cannot_outvote_the_map():
     assert (index < 20).all()
     unmapped, _ = ExactMatcher(semantic_descriptors(style_features, None, 0.0)).match(queries)
     assert unmapped.tolist() == list(range(20, 30))
+
+
+def test_style_scales_with_size_except_for_textures(encoder, style_pair):
+    style, style_map = style_pair
+    sizes = []
+
+    class Spy:
+        info = encoder.info
+
+        def __call__(self, image, layers):
+            sizes.append(tuple(image.shape[-2:]))
+            return encoder(image, layers)
+
+    paint(style, style_map=style_map, target_map=two_region_map(24, 24), size=(48, 48),
+          config=PaintConfig(phases=1, iterations=1), encoder=Spy())
+    assert sizes[0] == (96, 96)  # the doodle was scaled 2x, so the style is too
+    sizes.clear()
+    paint(style, size=(96, 64), config=PaintConfig(phases=1, iterations=1), encoder=Spy())
+    assert sizes[0] == (48, 48)  # a texture keeps the style's own scale
