@@ -15,14 +15,14 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_monet_coastline_regions_carry_the_right_colours(encoder):
-    # Half size and fewer iterations than the default, to stay quick; README shows the full run.
+    # The issue's own check at full size and default settings, except for the bfloat16 search
+    # (the same matches but for near-ties), which halves the time; about three minutes.
     result = paint(SAMPLES / "Monet.jpg", style_map=SAMPLES / "Monet_sem.png",
-                   target_map=SAMPLES / "Coastline_sem.png", size=(256, 192),
-                   config=PaintConfig(iterations=20, matcher="bf16"), encoder=encoder)
-    assert result.image.shape == (192, 256, 3)
+                   target_map=SAMPLES / "Coastline_sem.png", config=PaintConfig(matcher="bf16"), encoder=encoder)
+    assert result.image.shape == (384, 512, 3)
     report = region_score(result.image, read_map(SAMPLES / "Coastline_sem.png"),
                           read_image(SAMPLES / "Monet.jpg"), read_map(SAMPLES / "Monet_sem.png"))
-    assert report.score >= 0.85, report
+    assert report.score >= 0.90, report
 
 
 def test_portrait_transfer_keeps_the_photo_layout(encoder):
