@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
-from .config import default_of, help_of
+from .config import INIT_KINDS, default_of, help_of
 from .errors import DoodleError
 from .images import (check_writable, parse_size, read_image, read_map, require_file, sidecar_map_path,
                      write_image)
@@ -129,7 +129,7 @@ def paint(
                 have = target_map_path if style_map_path is None else style_map_path
                 fail(f"{have}: a map was found for one side only; give {side} too, or --no-maps to ignore maps")
         inputs = [p for p in (style, content, style_map_path, target_map_path) if p is not None]
-        if init not in ("noise", "content"):
+        if init not in INIT_KINDS:
             inputs.append(Path(init))
         output = check_writable(output, inputs, force)
         size_wh = parse_size(size) if size is not None else None

@@ -12,6 +12,8 @@ from typing import Any
 DEFAULT_STYLE_LAYERS = ("relu3_1", "relu4_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 MATCHERS = ("exact", "bf16")
+# --init values that are not a path to an image.
+INIT_KINDS = ("noise", "uniform", "content")
 
 
 def _help(text: str) -> dict[str, Any]:

@@ -37,6 +37,11 @@ def layer_stride(name: str) -> int:
     return 2 ** (int(match.group(2)) - 1)
 
 
+def layer_channels(name: str) -> int:
+    """Feature channels of a layer: 64 in block 1 up to 512 in blocks 4 and 5."""
+    return CHANNELS[layer_stride(name).bit_length() - 1]
+
+
 def check_layers(model: str, layers: Iterable[str]) -> None:
     known = layer_names(model)
     for name in layers:

@@ -10,7 +10,7 @@ or one that pools several style images, is one more class with the same call.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -99,8 +99,6 @@ class ContentLoss:
 class Smoothness:
     """Total variation of the pixels."""
 
-    layer = None
-
     def __init__(self) -> None:
         self.stats = TermStats()
 
@@ -115,4 +113,3 @@ class WeightedTerm:
     name: str
     weight: float
     term: object
-    layers: tuple[str, ...] = field(default_factory=tuple)

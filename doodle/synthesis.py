@@ -15,11 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import PaintConfig
-from .encoder import CHANNELS, VGGEncoder, check_layers, layer_stride, load_encoder
+from .config import INIT_KINDS, PaintConfig
+from .encoder import VGGEncoder, check_layers, layer_channels, layer_stride, load_encoder
 from .errors import DoodleError
 from .images import check_map_matches, read_image, read_map
-from .losses import ContentLoss, SemanticPatchLoss, Smoothness, TermStats, WeightedTerm
+from .losses import ContentLoss, SemanticPatchLoss, Smoothness, WeightedTerm
 from .matching import BYTES_PER_SCORE, PATCH_SIZE
 from .semantic import label_maps, one_hot, resize_channels
 
@@ -165,7 +165,7 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: i
     total = 0
     for name in config.style_layers:
         stride = layer_stride(name)
-        channels = CHANNELS[layer_stride(name).bit_length() - 1]
+        channels = layer_channels(name)
         bank = max(0, style_hw[0] // stride - 2) * max(0, style_hw[1] // stride - 2)
         queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
         # raw features plus normalised bank with map channels
@@ -178,7 +178,7 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: i
     while stride <= deepest:
         cells = (out_hw[0] // stride) * (out_hw[1] // stride)
         # conv and relu outputs of about three convs per block, kept for the backward pass, twice
-        total += 2 * 3 * 2 * CHANNELS[stride.bit_length() - 1] * cells * 4
+        total += 2 * 3 * 2 * layer_channels(f"conv{stride.bit_length()}_1") * cells * 4
         stride *= 2
     return total
 
@@ -199,11 +199,11 @@ def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: d
             target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
         term = SemanticPatchLoss(layer, features, style_map, target_map, config.semantic_weight,
                                  config.matcher, matcher_options)
-        terms.append(WeightedTerm(f"style:{layer}", config.style_weight / len(config.style_layers), term, (layer,)))
+        terms.append(WeightedTerm(f"style:{layer}", config.style_weight / len(config.style_layers), term))
     if content_features is not None and config.content_weight > 0:
         for layer in config.content_layers:
             terms.append(WeightedTerm(f"content:{layer}", config.content_weight / len(config.content_layers),
-                                      ContentLoss(layer, content_features[layer]), (layer,)))
+                                      ContentLoss(layer, content_features[layer])))
     if config.smoothness > 0:
         terms.append(WeightedTerm("smoothness", config.smoothness, Smoothness()))
     return terms
@@ -277,7 +277,7 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     target_map_name = _name(content_map if content is not None else target_map, "map")
     if config.init == "content" and content is None:
         raise DoodleError("--init content needs a --content image; use --init noise or a path")
-    init_image = None if config.init in ("noise", "uniform", "content") else read_image(config.init)
+    init_image = None if config.init in INIT_KINDS else read_image(config.init)
     if content is not None and target_map is not None:
         raise DoodleError("give the content's map as content_map (--content-map), not as target_map (--map)")
     if (style_labels_image is None) != (target_side_map is None):
