@@ -14,8 +14,8 @@ from rich.table import Table
 from . import __version__
 from .config import INIT_KINDS, default_of, help_of
 from .errors import DoodleError
-from .images import (check_writable, parse_size, read_image, read_map, require_file, sidecar_map_path,
-                     write_image)
+from .images import (check_writable, make_parent, parse_size, read_image, read_map, require_file,
+                     sidecar_map_path, write_image)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Semantic style transfer: turn a few-colour doodle into a painting.")
@@ -137,6 +137,8 @@ def paint(
         fail(str(error))
 
     frames_dir = output.with_name(output.stem + "_frames")
+    if save_every and frames_dir.exists() and not frames_dir.is_dir():
+        fail(f"{frames_dir}: is a file, so frames cannot go there; move it or drop --save-every")
     bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                    TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
                    console=console, disable=quiet, transient=False)
@@ -150,7 +152,7 @@ def paint(
         parts = " ".join(f"{short_name(name)} {value:.3g}" for name, value in event.losses.items())
         bar.update(tasks[event.phase], completed=event.evaluation, losses=parts)
         if save_every and event.evaluation % save_every == 0:
-            frames_dir.mkdir(exist_ok=True)
+            frames_dir.mkdir(parents=True, exist_ok=True)
             write_image(frames_dir / f"phase{event.phase}_{event.evaluation:04d}.png", event.image())
 
     def on_note(text: str) -> None:
@@ -167,7 +169,13 @@ def paint(
     except KeyboardInterrupt:
         console.print("interrupted before the first image existed; nothing written")
         raise typer.Exit(EXIT_INTERRUPTED)
-    write_image(output, result.image)
+    try:
+        make_parent(output)
+        write_image(output, result.image)
+    except DoodleError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"{output}: cannot write the painting ({error.strerror or error}); choose another --output")
     record = result.record
     height, width = result.image.shape[:2]
     state = "interrupted; saved the image so far to" if record.interrupted else "wrote"

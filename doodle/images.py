@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -47,8 +48,21 @@ def _open(path: str | Path, what: str) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit and float greyscale as 8-bit: Pillow's own conversion clips instead of scaling."""
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F" and values.max(initial=0) <= 1.0:
+        values = values * 255.0
+    elif values.max(initial=0) > 255:
+        values = values / 257.0  # 65535 -> 255
+    return Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8), "L")
+
+
 def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     """RGB, with any transparency composited onto `background`."""
+    image = _to_8bit(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         canvas = Image.new("RGBA", image.size, (*background, 255))
         image = Image.alpha_composite(canvas, image.convert("RGBA"))
@@ -93,27 +107,52 @@ def parse_size(text: str) -> tuple[int, int]:
 def check_writable(path: str | Path, inputs: list[Path], force: bool) -> Path:
     """Refuse outputs that would clobber an input or an existing file, or that cannot be written."""
     path = Path(path)
-    if path.suffix.lower() not in Image.registered_extensions():
-        raise DoodleError(f"{path}: unknown image format {path.suffix!r}; end the output name with .png or .jpg")
+    file_format = Image.registered_extensions().get(path.suffix.lower())
+    if file_format not in Image.SAVE or not _can_save(file_format):
+        raise DoodleError(f"{path}: cannot write {path.suffix or 'files without an extension'}; "
+                          f"end the output name with .png or .jpg")
     resolved = path.resolve()
     for source in inputs:
         if source.resolve() == resolved:
             raise DoodleError(f"{path}: the output would overwrite an input; choose another --output")
-    if path.exists() and not force:
-        raise DoodleError(f"{path}: already exists; pass --force to overwrite it or choose another --output")
     if path.is_dir():
         raise DoodleError(f"{path}: is a folder; give a file name such as {path / 'painting.png'}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DoodleError(f"{path.parent}: cannot create the output folder ({error.strerror})") from None
-    if not os.access(path.parent, os.W_OK):
-        raise DoodleError(f"{path.parent}: folder is not writable; choose another --output")
+    if path.exists() and not force:
+        raise DoodleError(f"{path}: already exists; pass --force to overwrite it or choose another --output")
+    # Folders are only made when the painting is written (make_parent), so a refused run leaves
+    # nothing behind; here the nearest existing one must be a writable folder.
+    existing = next(folder for folder in path.absolute().parents if folder.exists())
+    if not existing.is_dir():
+        raise DoodleError(f"{path.parent}: cannot create the output folder, {existing} is a file")
+    if not os.access(existing, os.W_OK):
+        raise DoodleError(f"{existing}: folder is not writable; choose another --output")
     return path
+
+
+def _can_save(file_format: str) -> bool:
+    """Pillow lists formats it cannot write RGB in (XBM, for one); try a one-pixel image."""
+    try:
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=file_format)
+        return True
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def make_parent(path: str | Path) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DoodleError(f"{Path(path).parent}: cannot create the folder ({error.strerror})") from None
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
@@ -124,6 +163,8 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     file_format = Image.registered_extensions()[path.suffix.lower()]
     handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give the painting the user's usual permissions.
+        os.fchmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "wb") as stream:
             Image.fromarray(array).save(stream, format=file_format)
         os.replace(temporary, path)

@@ -57,9 +57,34 @@ def test_check_writable(tmp_path):
         check_writable(source, [source], force=True)
     with pytest.raises(DoodleError, match="--force"):
         check_writable(source, [], force=False)
-    with pytest.raises(DoodleError, match="format"):
-        check_writable(tmp_path / "out.xyz", [], force=False)
-    assert check_writable(tmp_path / "new" / "out.png", [], force=False).parent.is_dir()
+    for name in ("out.xyz", "out.psd", "out.xbm", "out"):  # unknown, read-only and RGB-less formats
+        with pytest.raises(DoodleError, match="cannot write"):
+            check_writable(tmp_path / name, [], force=False)
+    # a new folder is fine, but is only made when the painting is written
+    assert check_writable(tmp_path / "new" / "out.png", [], force=False) == tmp_path / "new" / "out.png"
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DoodleError, match="is a file"):
+        check_writable(tmp_path / "file" / "sub" / "out.png", [], force=False)
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    write_image(tmp_path / "out.png", np.zeros((2, 2, 3), np.float32))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.png").stat().st_mode) == 0o666 & ~umask
+
+
+def test_sixteen_bit_and_float_images_are_scaled(tmp_path):
+    ramp = (np.arange(256, dtype=np.uint16).reshape(16, 16) * 257)  # 0..65535
+    Image.fromarray(ramp).save(tmp_path / "ramp16.png")
+    image = read_image(tmp_path / "ramp16.png")
+    assert abs(image[..., 0].mean() - 0.5) < 0.01 and image.max() == 1.0
+    Image.fromarray(np.full((4, 4), 0.5, np.float32), "F").save(tmp_path / "half.tiff")
+    assert abs(read_image(tmp_path / "half.tiff").mean() - 0.5) < 0.01
 
 
 def test_transparent_image_pixels_become_white(tmp_path):
