@@ -14,9 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import DoodleError
+from .weights import BLOCK_CHANNELS as CHANNELS
 from .weights import LAYER_PLAN, WeightsInfo, load_weights
-
-CHANNELS = (64, 128, 256, 512, 512)
 _LAYER_NAME = re.compile(r"^(conv|relu)(\d)_(\d)$")
 
 

@@ -44,10 +44,9 @@ def semantic_descriptors(feature_patches: torch.Tensor, map_patches: torch.Tenso
 
 @dataclass
 class TermStats:
-    """What a term did during one phase: time spent searching for matches, number of searches."""
+    """What a term did during one phase: time spent searching for matches."""
 
     match_seconds: float = 0.0
-    searches: int = 0
 
 
 class SemanticPatchLoss:
@@ -74,7 +73,6 @@ class SemanticPatchLoss:
         queries = semantic_descriptors(patches.detach(), self.target_map_patches, self.semantic_weight)
         index, _ = self.matcher.match(queries)
         self.stats.match_seconds += time.perf_counter() - started
-        self.stats.searches += 1
         return index
 
     def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -20,8 +20,6 @@ MIN_INTERIOR_SHARE = 1e-4
 MIN_INTERIOR_PIXELS = 4
 # Colours closer than this (RGB, 0-255) are one label drawn with a slightly different brush.
 MERGE_DISTANCE = 24.0
-# A target label covering less than this share of the style map has nothing to copy from.
-MIN_STYLE_SHARE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -98,10 +96,15 @@ def label_maps(style_maps: list[np.ndarray], target_map: np.ndarray | None = Non
     if target_map is None:
         return Labelling(palette, style_labels, notes)
     target_labels = snap_to_palette(target_map, palette)
-    style_share = np.zeros(len(palette))
-    for labels in style_labels:
-        style_share = np.maximum(style_share, np.bincount(labels.ravel(), minlength=len(palette)) / labels.size)
-    present = style_share >= MIN_STYLE_SHARE
+    present = np.zeros(len(palette), dtype=bool)
+    for style_map in style_maps:
+        # A label is in the style only where it paints solid pixels: a doodle colour that the style
+        # has merely on anti-aliased edges would copy nothing but edge patches.
+        solid = [colour for colour, count in _interior_counts(style_map).items() if count >= MIN_INTERIOR_PIXELS]
+        if solid:
+            present[np.unique(snap_to_palette(np.array(solid, np.uint8)[None], palette))] = True
+    if not present.any():  # a style map with no solid area at all: trust the snapped pixels
+        present[np.unique(np.concatenate([labels.ravel() for labels in style_labels]))] = True
     for label in np.unique(target_labels):
         if present[label]:
             continue

