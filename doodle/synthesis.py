@@ -303,13 +303,14 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
                                                                  (target_side_map, target_map_name),
                                                                  (style_image, style_name)) if image is not None)
     out_hw = tuple(int(side) for side in (layout.shape[:2] if size is None else (size[1], size[0])))
-    if size is not None and layout is not style_image:
+    texture = mode == "texture"
+    if size is not None and not texture:
         # A doodle or photo keeps its proportions; only a texture may take any shape.
         check_map_matches(out_hw, layout.shape, f"--size {size[0]}x{size[1]}", layout_name)
     # The style's brush strokes keep their size relative to the picture: when --size shrinks or
     # grows the content or doodle, the style image is scaled by the same factor. A texture keeps
     # the style's own scale, whatever its size.
-    style_factor = 1.0 if layout is style_image else out_hw[0] / layout.shape[0]
+    style_factor = 1.0 if texture else out_hw[0] / layout.shape[0]
     style_hw_full = (max(1, round(style_image.shape[0] * style_factor)),
                      max(1, round(style_image.shape[1] * style_factor)))
 

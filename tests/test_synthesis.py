@@ -192,3 +192,23 @@ def test_style_scales_with_size_except_for_textures(encoder, style_pair):
     sizes.clear()
     paint(style, size=(96, 64), config=PaintConfig(phases=1, iterations=1), encoder=Spy())
     assert sizes[0] == (48, 48)  # a texture keeps the style's own scale
+
+
+def test_bad_arrays_and_size_aspect_are_refused(encoder, style_pair):
+    style, style_map = style_pair
+    with pytest.raises(DoodleError, match="divide uint8"):
+        paint((style * 255).astype(np.uint8), size=(48, 48), config=FAST, encoder=encoder)
+    with pytest.raises(DoodleError, match="HxWx3"):
+        paint(style[..., 0], size=(48, 48), config=FAST, encoder=encoder)
+    with pytest.raises(DoodleError, match="uint8"):
+        paint(style, style_map=style_map.astype(float), target_map=style_map, config=FAST, encoder=encoder)
+    with pytest.raises(DoodleError, match="aspect"):
+        paint(style, content=style, size=(96, 48), config=FAST, encoder=encoder)
+
+
+def test_memory_estimate_counts_slices():
+    config = PaintConfig()
+    one_block = synthesis.estimate_bytes((768, 1024), (768, 1024), 5, config.with_overrides(slices=1),
+                                         ["relu3_1", "relu4_1"])
+    budgeted = synthesis.estimate_bytes((768, 1024), (768, 1024), 5, config, ["relu3_1", "relu4_1"])
+    assert one_block > budgeted + 2**30  # one block of 48k x 48k scores is far over the 512 MiB budget
