@@ -47,7 +47,8 @@ class PaintConfig:
         default=1.0,
         metadata=_help(
             "How strongly maps steer matching: patch similarity is (features + w^2 map) / (1 + w^2) "
-            "cosines; from 1 up, patches always come from the right label; 0 ignores the maps."
+            "cosines; from 1 up, patches come from their own label (with ReLU layers and no --variety); "
+            "0 ignores the maps."
         ),
     )
     variety: float = field(
