@@ -54,11 +54,15 @@ def _interior_counts(image: np.ndarray) -> dict[tuple[int, int, int], int]:
 
 def find_palette(maps: list[np.ndarray]) -> np.ndarray:
     """The label colours of several maps together, most prominent first."""
+    return _palette(maps, [_interior_counts(image) for image in maps])
+
+
+def _palette(maps: list[np.ndarray], interiors: list[dict[tuple[int, int, int], int]]) -> np.ndarray:
     scores: dict[tuple[int, int, int], float] = {}
-    for image in maps:
+    for image, interior in zip(maps, interiors):
         pixels = image.shape[0] * image.shape[1]
         threshold = max(MIN_INTERIOR_PIXELS, MIN_INTERIOR_SHARE * pixels)
-        for colour, count in _interior_counts(image).items():
+        for colour, count in interior.items():
             if count >= threshold:
                 # Rank by share so a small map's labels count as much as a large one's.
                 scores[colour] = max(scores.get(colour, 0.0), count / pixels)
@@ -90,17 +94,18 @@ def label_maps(style_maps: list[np.ndarray], target_map: np.ndarray | None = Non
     nearest colour, and a note says so.
     """
     maps = list(style_maps) + ([target_map] if target_map is not None else [])
-    palette = find_palette(maps)
+    interiors = [_interior_counts(image) for image in maps]  # once: the palette and presence both need them
+    palette = _palette(maps, interiors)
     style_labels = [snap_to_palette(m, palette) for m in style_maps]
     notes: list[str] = []
     if target_map is None:
         return Labelling(palette, style_labels, notes)
     target_labels = snap_to_palette(target_map, palette)
     present = np.zeros(len(palette), dtype=bool)
-    for style_map in style_maps:
+    for interior in interiors[: len(style_maps)]:
         # A label is in the style only where it paints solid pixels: a doodle colour that the style
         # has merely on anti-aliased edges would copy nothing but edge patches.
-        solid = [colour for colour, count in _interior_counts(style_map).items() if count >= MIN_INTERIOR_PIXELS]
+        solid = [colour for colour, count in interior.items() if count >= MIN_INTERIOR_PIXELS]
         if solid:
             present[np.unique(snap_to_palette(np.array(solid, np.uint8)[None], palette))] = True
     if not present.any():  # a style map with no solid area at all: trust the snapped pixels

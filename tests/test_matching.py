@@ -21,12 +21,17 @@ def test_exact_matcher_agrees_with_brute_force_in_chunks():
         assert torch.allclose(score, (normalise_rows(queries) * normalise_rows(bank)[index]).sum(1), atol=1e-5)
 
 
+def real_patches(encoder, seed: int, style_side: int, target_side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """relu3_1 patch banks of two random images: (style bank, target queries)."""
+    generator = torch.Generator().manual_seed(seed)
+    style = torch.rand(1, 3, style_side, style_side, generator=generator)
+    target = torch.rand(1, 3, target_side, target_side, generator=generator)
+    return (extract_patches(encoder(style, ["relu3_1"])["relu3_1"]),
+            extract_patches(encoder(target, ["relu3_1"])["relu3_1"]))
+
+
 def test_exact_matcher_on_real_features(encoder):
-    generator = torch.Generator().manual_seed(2)
-    style = torch.rand(1, 3, 64, 64, generator=generator)
-    target = torch.rand(1, 3, 40, 40, generator=generator)
-    bank = extract_patches(encoder(style, ["relu3_1"])["relu3_1"])
-    queries = extract_patches(encoder(target, ["relu3_1"])["relu3_1"])
+    bank, queries = real_patches(encoder, 2, 64, 40)
     index, _ = ExactMatcher(bank, slices=3).match(queries)
     assert torch.equal(index, brute_force(queries, bank))
 
@@ -72,11 +77,7 @@ def test_extract_patches_layout():
 def test_reduced_precision_matcher_agrees_with_exact_on_real_features(encoder):
     from doodle.matching import ReducedPrecisionMatcher
 
-    generator = torch.Generator().manual_seed(4)
-    style = torch.rand(1, 3, 96, 96, generator=generator)
-    target = torch.rand(1, 3, 64, 64, generator=generator)
-    bank = extract_patches(encoder(style, ["relu3_1"])["relu3_1"])
-    queries = extract_patches(encoder(target, ["relu3_1"])["relu3_1"])
+    bank, queries = real_patches(encoder, 4, 96, 64)
     exact, exact_score = ExactMatcher(bank).match(queries)
     fast, fast_score = ReducedPrecisionMatcher(bank, slices=3).match(queries)
     # Disagreements may only happen between near-ties that bfloat16 cannot tell apart.
