@@ -85,6 +85,10 @@ def paint(
     model: str = _option("model"),
     pooling: str = _option("pooling"),
     matcher: str = _option("matcher"),
+    search: str = _option("search"),
+    rematch_every: int = _option("rematch_every"),
+    precision: str = _option("precision"),
+    tolerance: float = _option("tolerance"),
     memory_budget_mb: int = _option("memory_budget_mb"),
     slices: int = _option("slices"),
     device: str = _option("device"),
@@ -100,8 +104,9 @@ def paint(
             style_layers=_layers(style_layers), content_layers=_layers(content_layers),
             style_weight=style_weight, content_weight=content_weight, smoothness=smoothness,
             semantic_weight=semantic_weight, variety=variety, phases=phases, iterations=iterations,
-            init=init, seed=seed, model=model, pooling=pooling, matcher=matcher, memory_budget_mb=memory_budget_mb,
-            slices=slices, device=device)
+            init=init, seed=seed, model=model, pooling=pooling, matcher=matcher, search=search,
+            rematch_every=rematch_every, precision=precision, tolerance=tolerance,
+            memory_budget_mb=memory_budget_mb, slices=slices, device=device)
     except ValueError as error:
         fail(str(error))
     if save_every < 0:
@@ -179,12 +184,14 @@ def paint(
     record = result.record
     height, width = result.image.shape[:2]
     state = "interrupted; saved the image so far to" if record.interrupted else "wrote"
-    console.print(f"{state} {output} ({width}x{height}, {record.mode} mode, {record.model}) "
-                  f"in {record.seconds:.1f} s", highlight=False)
+    console.print(f"{state} {output} ({width}x{height}, {record.mode} mode, {record.model}, "
+                  f"{record.precision} network, {record.matcher} matching) in {record.seconds:.1f} s", highlight=False)
     if not quiet:
         for phase in record.phases:
-            console.print(f"  phase {phase.index}: {phase.size[0]}x{phase.size[1]}, {phase.evaluations} evaluations, "
-                          f"{phase.seconds:.1f} s ({phase.match_seconds:.1f} s in patch matching)", highlight=False)
+            stop = ", converged" if phase.converged else ""
+            console.print(f"  phase {phase.index}: {phase.size[0]}x{phase.size[1]}, {phase.evaluations} evaluations"
+                          f"{stop}, {phase.seconds:.1f} s ({phase.network_seconds:.1f} s in the network, "
+                          f"{phase.match_seconds:.1f} s in patch matching)", highlight=False)
     if record.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 

@@ -11,7 +11,9 @@ from typing import Any
 # Layer names follow the VGG papers: conv{block}_{k} and relu{block}_{k}.
 DEFAULT_STYLE_LAYERS = ("relu3_1", "relu4_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
-MATCHERS = ("exact", "bf16")
+MATCHERS = ("auto", "exact", "bf16", "faiss")
+SEARCHES = ("label", "all")
+PRECISIONS = ("auto", "fp32", "bf16")
 # --init values that are not a path to an image.
 INIT_KINDS = ("noise", "uniform", "content")
 
@@ -59,7 +61,7 @@ class PaintConfig:
         default=3, metadata=_help("Resolutions, coarse to fine; each doubles the previous size.")
     )
     iterations: int = field(
-        default=50, metadata=_help("L-BFGS iterations per phase.")
+        default=40, metadata=_help("L-BFGS iterations (loss evaluations) per phase, at most.")
     )
     init: str = field(
         default="noise",
@@ -73,9 +75,32 @@ class PaintConfig:
     )
     pooling: str = field(default="avg", metadata=_help("Pooling inside VGG: avg or max."))
     matcher: str = field(
-        default="exact",
-        metadata=_help("Patch search: exact (float32) or bf16 (bfloat16 scores, best candidates re-checked "
-                       "in float32; about 2.5x faster on CPUs with bf16 support)."),
+        default="auto",
+        metadata=_help("Patch search: exact (float32), bf16 (bfloat16 scores, best candidates re-checked in "
+                       "float32), faiss (PCA-reduced faiss index, candidates re-checked; for very large style "
+                       "banks) or auto (bf16 where bfloat16 is native: CUDA, CPUs with AVX-512 BF16 or AMX; "
+                       "else exact)."),
+    )
+    search: str = field(
+        default="label",
+        metadata=_help("With maps: label searches each patch only among style patches of its own label "
+                       "(same matches inside labels when --semantic-weight >= 1, about 3x less work); "
+                       "all searches every style patch."),
+    )
+    rematch_every: int = field(
+        default=4,
+        metadata=_help("Search for matches at every N-th evaluation and reuse them in between (1 = every "
+                       "evaluation)."),
+    )
+    precision: str = field(
+        default="auto",
+        metadata=_help("Network arithmetic: fp32, bf16 (bfloat16 autocast) or auto (bf16 where bfloat16 "
+                       "is native, as for --matcher auto; else fp32)."),
+    )
+    tolerance: float = field(
+        default=0.01,
+        metadata=_help("End a phase early once the loss fell by less than this fraction over the last "
+                       "10 evaluations (0 = always run all --iterations)."),
     )
     memory_budget_mb: int = field(
         default=512,
@@ -103,6 +128,14 @@ class PaintConfig:
             problems.append("--model must be auto, vgg19 or vgg16")
         if self.matcher not in MATCHERS:
             problems.append(f"--matcher must be one of {', '.join(MATCHERS)}")
+        if self.search not in SEARCHES:
+            problems.append(f"--search must be one of {', '.join(SEARCHES)}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"--precision must be one of {', '.join(PRECISIONS)}")
+        if self.rematch_every < 1:
+            problems.append("--rematch-every must be at least 1")
+        if not 0 <= self.tolerance < 1:
+            problems.append("--tolerance must be at least 0 and below 1")
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append("--device must be auto, cpu or cuda")
         for name in ("style_weight", "content_weight", "smoothness", "semantic_weight", "variety"):

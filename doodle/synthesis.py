@@ -7,7 +7,7 @@ and `paint` returns the image together with a `PaintRecord` of what happened.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from .encoder import VGGEncoder, check_layers, layer_channels, layer_stride, loa
 from .errors import DoodleError
 from .images import check_map_matches, read_image, read_map
 from .losses import ContentLoss, SemanticPatchLoss, Smoothness, WeightedTerm
-from .matching import BYTES_PER_SCORE, PATCH_SIZE, chunk_rows
+from .matching import BYTES_PER_SCORE, PATCH_SIZE, chunk_rows, fast_bfloat16, resolve_matcher
 from .semantic import label_maps, one_hot, resize_channels
 
 ImageLike = str | Path | np.ndarray
@@ -29,6 +29,8 @@ NOISE_RANGE = (16 / 255, 240 / 255)
 LBFGS_HISTORY = 50
 # Leave this share of free memory for the OS, Python and allocator slack.
 MEMORY_HEADROOM = 0.85
+# --tolerance compares the loss now with the loss this many evaluations ago.
+CONVERGENCE_WINDOW = 10
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,10 @@ class PhaseRecord:
     size: tuple[int, int]
     evaluations: int = 0
     seconds: float = 0.0
-    match_seconds: float = 0.0
+    match_seconds: float = 0.0  # searching for nearest style patches
+    network_seconds: float = 0.0  # VGG forward and backward passes
+    searches: int = 0  # patch searches, summed over layers
+    converged: bool = False  # stopped early by --tolerance
     losses: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,6 +77,8 @@ class PaintRecord:
     model: str = ""
     weights: str = ""
     device: str = "cpu"
+    matcher: str = ""  # what --matcher auto became
+    precision: str = ""  # what --precision auto became
     phases: list[PhaseRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     estimated_bytes: int = 0
@@ -191,9 +198,28 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: i
     return total
 
 
+def resolve_precision(name: str, device: torch.device) -> str:
+    """`auto` becomes bf16 where bfloat16 is native (see `fast_bfloat16`), else fp32."""
+    if name != "auto":
+        return name
+    return "bf16" if fast_bfloat16(device) else "fp32"
+
+
+def encode(encoder: VGGEncoder, image: torch.Tensor, layers: Iterable[str], precision: str) -> dict[str, torch.Tensor]:
+    """Features of `image` at `layers`, as float32 whatever the network ran in.
+
+    Channels-last layout lets oneDNN and cuDNN pick their fastest convolutions (about 20% on CPU);
+    bf16 autocast runs the convolutions in bfloat16 (about 2x on CPUs with AVX-512 BF16) while the
+    losses, the matching descriptors and L-BFGS stay in float32."""
+    device_type = image.device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        features = encoder(image.contiguous(memory_format=torch.channels_last), layers)
+    return {name: value.float() for name, value in features.items()}
+
+
 def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: dict[str, torch.Tensor],
                  style_channels: torch.Tensor | None, target_channels: torch.Tensor | None,
-                 content_features: dict[str, torch.Tensor] | None) -> list[WeightedTerm]:
+                 content_features: dict[str, torch.Tensor] | None, matcher: str) -> list[WeightedTerm]:
     matcher_options = {"budget_bytes": config.memory_budget_mb * 2**20, "slices": config.slices,
                        "variety": config.variety}
     terms = []
@@ -206,7 +232,8 @@ def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: d
             stride = layer_stride(layer)
             target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
         term = SemanticPatchLoss(layer, features, style_map, target_map, config.semantic_weight,
-                                 config.matcher, matcher_options)
+                                 matcher, matcher_options, by_label=config.search == "label",
+                                 rematch_every=config.rematch_every)
         terms.append(WeightedTerm(f"style:{layer}", config.style_weight / len(config.style_layers), term))
     if content_features is not None and config.content_weight > 0:
         for layer in config.content_layers:
@@ -351,6 +378,8 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
         encoder = load_encoder(config.model, config.pooling, device)
     check_layers(encoder.info.model, layers)
     record.model, record.weights = encoder.info.model, encoder.info.source
+    record.matcher = resolve_matcher(config.matcher, device)
+    record.precision = resolve_precision(config.precision, device)
     generator = torch.Generator().manual_seed(config.seed)
     style_full = image_to_tensor(style_image, device)
     content_full = image_to_tensor(content_image, device) if content_image is not None else None
@@ -366,13 +395,16 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
             else:
                 pixels = F.interpolate(pixels, size=phase_hw, mode="bicubic", align_corners=False).clamp(0, 1)
             with torch.no_grad():
-                style_features = encoder(resize_image(style_full, style_hw), config.style_layers)
+                style_features = encode(encoder, resize_image(style_full, style_hw), config.style_layers,
+                                        record.precision)
                 content_features = None
                 if content_full is not None:
-                    content_features = encoder(resize_image(content_full, phase_hw), config.content_layers)
-            terms = _build_terms(config, phase_hw, style_features, style_channels, target_channels, content_features)
-            pixels, record.interrupted = _optimise(pixels, terms, encoder, layers, config, phase_record, phases,
-                                                   started, callback)
+                    content_features = encode(encoder, resize_image(content_full, phase_hw), config.content_layers,
+                                              record.precision)
+            terms = _build_terms(config, phase_hw, style_features, style_channels, target_channels, content_features,
+                                 record.matcher)
+            pixels, record.interrupted = _optimise(pixels, terms, encoder, layers, config, record.precision,
+                                                   phase_record, phases, started, callback)
             if record.interrupted:
                 break
     except KeyboardInterrupt:  # between phases, or while the style features are computed
@@ -386,42 +418,70 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     return PaintResult(image, record)
 
 
+def converged(history: list[float], tolerance: float, window: int = CONVERGENCE_WINDOW) -> bool:
+    """Whether the loss fell by less than `tolerance` (a fraction) over the last `window` evaluations."""
+    if tolerance <= 0 or len(history) <= window:
+        return False
+    before, now = history[-1 - window], history[-1]
+    return before - now < tolerance * abs(before)
+
+
+def _synchronise(device: torch.device) -> None:
+    # CUDA runs asynchronously: without this the network's time would be booked to whatever waits next.
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncoder, layers: list[str],
-              config: PaintConfig, phase_record: PhaseRecord, phases: int, started: float,
+              config: PaintConfig, precision: str, phase_record: PhaseRecord, phases: int, started: float,
               callback: Callable[[Progress], None] | None) -> tuple[torch.Tensor, bool]:
     """One phase of L-BFGS on the pixels: the result, and whether Ctrl-C cut it short."""
     variable = pixels.detach().contiguous().clone().requires_grad_(True)
-    # Without a line search, torch's L-BFGS evaluates the loss exactly once per iteration.
-    max_evaluations = config.iterations
-    optimiser = torch.optim.LBFGS([variable], lr=1.0, max_iter=config.iterations, max_eval=max_evaluations,
+    # One iteration per step() call, so that the loop can stop on convergence; L-BFGS keeps its
+    # history across calls, and without a line search it evaluates the loss once per iteration.
+    optimiser = torch.optim.LBFGS([variable], lr=1.0, max_iter=1, max_eval=1,
                                   tolerance_grad=0.0, tolerance_change=0.0, history_size=LBFGS_HISTORY)
     phase_started = time.perf_counter()
     last_losses: dict[str, float] = {}
+    history: list[float] = []
+    device = variable.device
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
         with torch.no_grad():
             # L-BFGS has no bounds; keep pixels displayable so the network never sees impossible colours.
             variable.clamp_(0.0, 1.0)
-        features = encoder(variable, layers)
+        network_started = time.perf_counter()
+        features = encode(encoder, variable, layers, precision)
+        _synchronise(device)
+        network_seconds = time.perf_counter() - network_started
         parts = {item.name: item.weight * item.term(variable, features) for item in terms}
         total = sum(parts.values())
+        backward_started = time.perf_counter()
         total.backward()
+        _synchronise(device)
+        phase_record.network_seconds += network_seconds + time.perf_counter() - backward_started
         phase_record.evaluations += 1
         last_losses.clear()
         last_losses.update({name: value.item() for name, value in parts.items()})
+        history.append(sum(last_losses.values()))
         if callback is not None:
             callback(Progress(phase_record.index, phases, phase_record.size, phase_record.evaluations,
-                              max_evaluations, dict(last_losses), time.perf_counter() - started, variable))
+                              config.iterations, dict(last_losses), time.perf_counter() - started, variable))
         return total
 
     interrupted = False
     try:
-        optimiser.step(closure)
+        for _ in range(config.iterations):
+            optimiser.step(closure)
+            if converged(history, config.tolerance):
+                phase_record.converged = True
+                break
     except KeyboardInterrupt:
         interrupted = True
     finally:
         phase_record.seconds = time.perf_counter() - phase_started
         phase_record.match_seconds = sum(item.term.stats.match_seconds for item in terms)
+        phase_record.searches = sum(item.term.stats.searches for item in terms)
         phase_record.losses = dict(last_losses)
     return variable.detach().clamp(0, 1), interrupted

@@ -85,3 +85,63 @@ def test_reduced_precision_matcher_agrees_with_exact_on_real_features(encoder):
     assert (exact_score - fast_score).max() < 2e-3
     index, _ = ReducedPrecisionMatcher(bank).match(bank[[5, 77]])
     assert index.tolist() == [5, 77]
+
+
+def test_faiss_matcher_agrees_with_exact_on_random_and_real_features(encoder):
+    from doodle.matching import FaissMatcher
+
+    generator = torch.Generator().manual_seed(5)
+    bank, queries = torch.randn(800, 72, generator=generator), torch.randn(200, 72, generator=generator)
+    index, score = FaissMatcher(bank).match(queries)  # 72 dims: no projection, an exact flat index
+    assert torch.equal(index, brute_force(queries, bank))
+    assert torch.allclose(score, (normalise_rows(queries) * normalise_rows(bank)[index]).sum(1), atol=1e-5)
+
+    bank, queries = real_patches(encoder, 4, 96, 64)  # 2,304 dims, projected to 128
+    exact, exact_score = ExactMatcher(bank).match(queries)
+    fast, fast_score = FaissMatcher(bank, dims=128).match(queries)
+    assert (fast == exact).float().mean() > 0.9
+    # A miss is a near-tie: the patch found is almost as similar as the best one.
+    assert (exact_score - fast_score).mean() < 1e-3
+    assert FaissMatcher(bank).match(bank[[9, 100]])[0].tolist() == [9, 100]
+
+
+def test_label_partition_matches_exact_inside_labels(encoder):
+    from doodle.losses import patch_labels, semantic_descriptors
+    from doodle.matching import LabelPartitionedMatcher
+
+    bank, queries = real_patches(encoder, 6, 96, 64)  # relu3_1: 24x24 style cells, 16x16 target cells
+    style_map = torch.zeros(1, 2, 24, 24)
+    style_map[:, 0, :, :12], style_map[:, 1, :, 12:] = 1, 1
+    target_map = torch.zeros(1, 2, 16, 16)
+    target_map[:, 1, :8], target_map[:, 0, 8:] = 1, 1
+    style_map_patches, target_map_patches = extract_patches(style_map), extract_patches(target_map)
+    bank_descriptors = semantic_descriptors(bank, style_map_patches, 1.0)
+    query_descriptors = semantic_descriptors(queries, target_map_patches, 1.0)
+    exact, _ = ExactMatcher(bank_descriptors).match(query_descriptors)
+    bank_labels, _ = patch_labels(style_map_patches, 2)
+    touches, main = patch_labels(target_map_patches, 2)
+    for inner in ("exact", "bf16"):
+        partitioned, _ = LabelPartitionedMatcher(bank_descriptors, bank_labels, main, inner).match(query_descriptors)
+        inside = touches.sum(1) == 1
+        assert torch.equal(partitioned[inside], exact[inside])
+        # every match, boundary or not, carries the query's main label
+        assert bank_labels[partitioned, main].all()
+
+
+def test_label_partition_falls_back_when_a_label_is_missing_from_the_style():
+    from doodle.matching import LabelPartitionedMatcher
+
+    bank = torch.rand(30, 8)
+    bank_labels = torch.zeros(30, 2, dtype=torch.bool)
+    bank_labels[:, 0] = True  # label 1 never appears in the style
+    index, _ = LabelPartitionedMatcher(bank, bank_labels, torch.tensor([0, 1, 1])).match(bank[[4, 7, 21]])
+    assert index.tolist() == [4, 7, 21]
+
+
+def test_auto_matcher_follows_the_hardware():
+    from doodle.matching import fast_bfloat16, resolve_matcher
+
+    cpu = torch.device("cpu")
+    assert resolve_matcher("auto", cpu) == ("bf16" if fast_bfloat16(cpu) else "exact")
+    assert resolve_matcher("faiss", cpu) == "faiss"
+    assert fast_bfloat16(torch.device("cuda"))

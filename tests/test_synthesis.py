@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 import doodle.synthesis as synthesis
 from doodle import DoodleError, PaintConfig, paint
@@ -212,3 +213,43 @@ def test_memory_estimate_counts_slices():
                                          ["relu3_1", "relu4_1"])
     budgeted = synthesis.estimate_bytes((768, 1024), (768, 1024), 5, config, ["relu3_1", "relu4_1"])
     assert one_block > budgeted + 2**30  # one block of 48k x 48k scores is far over the 512 MiB budget
+
+
+def test_convergence_stop_ends_a_phase_early(encoder, style_pair):
+    style, style_map = style_pair
+    assert not synthesis.converged([1.0] * 10, 0.5)  # too few evaluations to judge
+    assert synthesis.converged([1.0] * 11, 0.01) and not synthesis.converged([2.0] + [1.0] * 10, 0.01)
+    assert not synthesis.converged([1.0] * 11, 0.0)
+    config = PaintConfig(phases=1, iterations=30)
+    loose = paint(style, size=(32, 32), config=config.with_overrides(tolerance=0.9), encoder=encoder).record
+    assert loose.phases[0].converged and loose.phases[0].evaluations < 30
+    full = paint(style, size=(32, 32), config=config.with_overrides(tolerance=0.0), encoder=encoder).record
+    assert not full.phases[0].converged and full.phases[0].evaluations == 30
+
+
+def test_fast_and_reference_paths_agree(encoder, style_pair):
+    style, style_map = style_pair
+    doodle_map = two_region_map(48, 48, BLUE, RED)
+    base = PaintConfig(phases=1, iterations=20, tolerance=0.0)
+    results = {}
+    for name, changes in {"fast": dict(precision="bf16", matcher="bf16", search="label", rematch_every=4),
+                          "reference": dict(precision="fp32", matcher="exact", search="all", rematch_every=1)}.items():
+        result = paint(style, style_map=style_map, target_map=doodle_map, config=base.with_overrides(**changes),
+                       encoder=encoder)
+        assert (result.record.precision, result.record.matcher) == (changes["precision"], changes["matcher"])
+        phase = result.record.phases[0]
+        assert phase.searches == 2 * -(-20 // changes["rematch_every"])  # two style layers
+        assert phase.network_seconds > 0 and phase.match_seconds > 0
+        results[name] = result
+    fast, reference = (results[name] for name in ("fast", "reference"))
+    assert redness(fast.image[:, 28:]) > redness(fast.image[:, :20]) + 0.3
+    style_loss = lambda r: sum(v for k, v in r.record.phases[0].losses.items() if k.startswith("style"))
+    assert style_loss(fast) < 1.2 * style_loss(reference)
+
+
+def test_encode_returns_float32_whatever_the_precision(encoder):
+    image = torch.rand(1, 3, 32, 32)
+    fp32 = synthesis.encode(encoder, image, ["relu3_1"], "fp32")["relu3_1"]
+    bf16 = synthesis.encode(encoder, image, ["relu3_1"], "bf16")["relu3_1"]
+    assert fp32.dtype == bf16.dtype == torch.float32
+    assert torch.allclose(fp32, bf16, rtol=0.1, atol=0.05 * fp32.abs().max().item())
