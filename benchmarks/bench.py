@@ -64,6 +64,8 @@ def worker(spec: dict) -> dict:
     result = paint(samples / "Monet.jpg", style_map=samples / "Monet_sem.png",
                    target_map=samples / "Coastline_sem.png", size=size, config=config)
     wall = time.perf_counter() - PROCESS_STARTED
+    gpu_peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # before the yardstick below
     output = Path(spec["output"])
     output.parent.mkdir(parents=True, exist_ok=True)
     write_image(output, result.image)
@@ -72,12 +74,19 @@ def worker(spec: dict) -> dict:
     score = region_score(read_image(output), target, read_image(samples / "Monet.jpg"),
                          read_map(samples / "Monet_sem.png")).score if size is None else None
     record = result.record
+    # The losses a run reports at its last evaluation use the matches it had then, which --rematch-every
+    # may have left stale; to compare runs fairly, measure every painting again with one yardstick:
+    # one evaluation of the reference path (fp32 network, exact search of every patch).
+    fresh: list[dict[str, float]] = []
+    if spec["yardstick"]:
+        yardstick = config.with_overrides(phases=1, iterations=1, tolerance=0.0, init=str(output), **REFERENCE)
+        paint(samples / "Monet.jpg", style_map=samples / "Monet_sem.png", target_map=samples / "Coastline_sem.png",
+              size=size, config=yardstick, callback=lambda progress: fresh.append(progress.losses))
     phases = [{"size": f"{p.size[0]}x{p.size[1]}", "evaluations": p.evaluations, "searches": p.searches,
                "seconds": p.seconds, "network": p.network_seconds, "matching": p.match_seconds,
                "converged": p.converged, "losses": p.losses} for p in record.phases]
-    gpu_peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
     return {"seconds": record.seconds, "wall": wall, "phases": phases, "score": score,
-            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "gpu_peak": gpu_peak,
+            "fresh_losses": fresh[0] if fresh else None, "peak_rss": peak_rss, "gpu_peak": gpu_peak,
             "device": record.device, "model": record.model, "matcher": record.matcher,
             "precision": record.precision, "estimated_bytes": record.estimated_bytes, "output": str(output)}
 
@@ -111,7 +120,8 @@ def gib(value: float | None) -> str:
 
 
 def style_loss(run: dict) -> float:
-    return sum(value for name, value in run["phases"][-1]["losses"].items() if name.startswith("style:"))
+    """The painting's style loss measured afresh with the reference path (see `worker`)."""
+    return sum(value for name, value in run["fresh_losses"].items() if name.startswith("style:"))
 
 
 def phase_table(name: str, run: dict) -> list[str]:
@@ -134,8 +144,8 @@ def phase_table(name: str, run: dict) -> list[str]:
                  f"{totals['seconds'] - totals['network'] - totals['matching']:.1f} | |")
     lines += ["", f"paint() wall time {run['seconds']:.1f} s (the whole process, with Python's start and "
                   f"imports: {run['wall']:.1f} s); peak RSS {gib(run['peak_rss'])} GiB; peak GPU memory "
-                  f"{gib(run['gpu_peak'])} GiB; region score {run['score']:.3f}; final style loss "
-                  f"{style_loss(run):.4g}", ""]
+                  f"{gib(run['gpu_peak'])} GiB; region score {run['score']:.3f}; final style loss measured afresh "
+                  f"(fp32 network, exact search) {style_loss(run):.4g}", ""]
     return lines
 
 
@@ -159,7 +169,7 @@ def main() -> None:
 
     def spec(name: str, width: int | None, changes: dict) -> dict:
         return {"samples": str(arguments.samples), "width": width, "overrides": {**overrides, **changes},
-                "output": str(arguments.out / f"{name}.png")}
+                "output": str(arguments.out / f"{name}.png"), "yardstick": width is None}
 
     command = "python benchmarks/bench.py " + shlex.join(sys.argv[1:])
     header = [f"Machine: {machine()}", f"Command: `{command}`",

@@ -182,9 +182,10 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: i
         channels = layer_channels(name)
         bank = max(0, style_hw[0] // stride - 2) * max(0, style_hw[1] // stride - 2)
         queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
-        # raw features plus normalised bank with map channels
-        total += bank * PATCH_SIZE**2 * (2 * channels + labels) * 4
-        # current patches, their matched copies and gradients
+        # raw patches and their column copy, the normalised descriptors with map channels, the
+        # per-label copies of those (patches on label edges sit in several) and bfloat16 copies
+        total += bank * PATCH_SIZE**2 * (4.5 * channels + 2.5 * labels) * 4
+        # current patches at a search and their descriptors, the folded matches
         total += 3 * queries * PATCH_SIZE**2 * channels * 4
         rows = chunk_rows(queries, config.memory_budget_mb * 2**20, config.slices, max(bank, 1))
         total += queries * rows * BYTES_PER_SCORE
@@ -195,7 +196,11 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: i
         # conv and relu outputs of about three convs per block, kept for the backward pass, twice
         total += 2 * 3 * 2 * layer_channels(f"conv{stride.bit_length()}_1") * cells * 4
         stride *= 2
-    return total
+    return int(total)
+
+
+def format_bytes(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -380,6 +385,8 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     record.model, record.weights = encoder.info.model, encoder.info.source
     record.matcher = resolve_matcher(config.matcher, device)
     record.precision = resolve_precision(config.precision, device)
+    note([f"{out_hw[1]}x{out_hw[0]} on {device}, {record.precision} network, {record.matcher} search; "
+          f"estimated peak memory {format_bytes(record.estimated_bytes)}"])
     generator = torch.Generator().manual_seed(config.seed)
     style_full = image_to_tensor(style_image, device)
     content_full = image_to_tensor(content_image, device) if content_image is not None else None
