@@ -184,8 +184,8 @@ def paint(
     record = result.record
     height, width = result.image.shape[:2]
     state = "interrupted; saved the image so far to" if record.interrupted else "wrote"
-    console.print(f"{state} {output} ({width}x{height}, {record.mode} mode, {record.model}, "
-                  f"{record.precision} network, {record.matcher} matching) in {record.seconds:.1f} s", highlight=False)
+    console.print(f"{state} {output} ({width}x{height}, {record.mode} mode, {record.model}) "
+                  f"in {record.seconds:.1f} s", highlight=False)
     if not quiet:
         for phase in record.phases:
             stop = ", converged" if phase.converged else ""

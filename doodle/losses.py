@@ -64,10 +64,10 @@ class SemanticPatchLoss:
     `rematch_every` k > 1 searches at the first evaluation and then every k-th, pulling toward the
     last matches in between: L-BFGS moves the image a little per step, so most matches hold, and
     the loss between searches is a plain quadratic that L-BFGS handles well. Stale matches cost
-    quality, though: on the Monet coastline k=4 ends with a style loss 4% above searching at every
-    evaluation, k=8 10% above, for 2x and 3.5x less search time. `by_label` searches
-    each patch only among style patches of its own label (see `LabelPartitionedMatcher`); it needs
-    maps and is exact inside labels when `semantic_weight` >= 1.
+    some quality: on the Monet coastline, k=4 searches 4x less often and ends with a style loss
+    about 6% above searching at every evaluation (k=8: 12%). `by_label` searches each patch only
+    among style patches of its own label (see `LabelPartitionedMatcher`); it needs maps and finds
+    the same matches inside labels when `semantic_weight` >= 1.
     """
 
     def __init__(self, layer: str, style_features: torch.Tensor, style_channels: torch.Tensor | None,
@@ -75,11 +75,12 @@ class SemanticPatchLoss:
                  matcher: str = "exact", matcher_options: dict | None = None, by_label: bool = False,
                  rematch_every: int = 1) -> None:
         self.layer = layer
-        self.style_patches = extract_patches(style_features)
-        self.scale = self.style_patches.pow(2).mean().clamp_min(1e-12)
-        # Column layout and energies, once per phase, for folding matches at every search.
-        self.style_columns = self.style_patches.T.contiguous()
-        self.style_energy = self.style_patches.pow(2).sum(1)
+        style_patches = extract_patches(style_features)
+        self.scale = style_patches.pow(2).mean().clamp_min(1e-12)
+        # Column layout and energies, once per phase, for folding matches at every search; the
+        # row layout is not kept (at 1024x768 it would be 450 MB more).
+        self.style_columns = style_patches.T.contiguous()
+        self.style_energy = style_patches.pow(2).sum(1)
         self.target_map_patches = None
         self.semantic_weight = semantic_weight
         self.rematch_every = rematch_every
@@ -90,7 +91,7 @@ class SemanticPatchLoss:
         if style_channels is not None and target_channels is not None and semantic_weight > 0:
             style_map_patches = extract_patches(style_channels)
             self.target_map_patches = extract_patches(target_channels)
-        bank = semantic_descriptors(self.style_patches, style_map_patches, semantic_weight)
+        bank = semantic_descriptors(style_patches, style_map_patches, semantic_weight)
         if by_label and style_map_patches is not None:
             labels = style_channels.shape[1]
             bank_labels, _ = patch_labels(style_map_patches, labels)

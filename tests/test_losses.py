@@ -11,7 +11,7 @@ def test_folded_patch_loss_equals_the_patch_by_patch_loss():
     folded = loss(None, {"relu3_1": features})
     folded_gradient, = torch.autograd.grad(folded, features)
     patches = extract_patches(features)
-    direct = relative_mse(patches, loss.style_patches[loss.index], loss.scale)
+    direct = relative_mse(patches, loss.style_columns.T[loss.index], loss.scale)
     direct_gradient, = torch.autograd.grad(direct, features)
     assert torch.allclose(folded, direct, rtol=1e-5)
     assert torch.allclose(folded_gradient, direct_gradient, rtol=1e-4, atol=1e-9)
