@@ -145,3 +145,16 @@ def test_auto_matcher_follows_the_hardware():
     assert resolve_matcher("auto", cpu) == ("bf16" if fast_bfloat16(cpu) else "exact")
     assert resolve_matcher("faiss", cpu) == "faiss"
     assert fast_bfloat16(torch.device("cuda"))
+
+
+def test_reduced_precision_matcher_on_random_features():
+    from doodle.matching import ReducedPrecisionMatcher
+
+    generator = torch.Generator().manual_seed(8)
+    bank, queries = torch.randn(2000, 96, generator=generator), torch.randn(400, 96, generator=generator)
+    expected = brute_force(queries, bank)
+    for options in ({}, {"slices": 5}):
+        index, score = ReducedPrecisionMatcher(bank, **options).match(queries)
+        assert (index == expected).float().mean() > 0.98, options
+        best = (normalise_rows(queries) * normalise_rows(bank)[expected]).sum(1)
+        assert (best - score).max() < 5e-3  # a miss is a near-tie
