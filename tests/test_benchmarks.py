@@ -1,0 +1,27 @@
+"""The benchmark script's own logic (its timings are never asserted)."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+spec = importlib.util.spec_from_file_location("bench", SCRIPT)
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def test_overrides_take_the_types_of_the_config():
+    parsed = bench.parse_overrides(["--iterations", "30", "--matcher", "exact", "--style-layers", "relu3_1,relu4_1",
+                                    "--tolerance", "0"])
+    assert parsed == {"iterations": 30, "matcher": "exact", "style_layers": ("relu3_1", "relu4_1"), "tolerance": 0.0}
+
+
+def test_phase_table_sums_phases_and_uses_the_fresh_style_loss():
+    phase = {"size": "8x8", "evaluations": 10, "searches": 6, "seconds": 5.0, "network": 2.0, "matching": 1.0,
+             "converged": True, "losses": {"style:relu3_1": 9.0}}
+    run = {"model": "vgg16", "precision": "bf16", "matcher": "bf16", "device": "cpu", "phases": [phase, phase],
+           "seconds": 10.5, "wall": 12.0, "peak_rss": 2**30, "gpu_peak": None, "score": 0.9,
+           "fresh_losses": {"style:relu3_1": 0.25, "style:relu4_1": 0.5, "smoothness": 1.0}}
+    table = "\n".join(bench.phase_table("Default", run))
+    assert "| all | | 20 | 12 | 10.0 | 4.0 | 2.0 | 4.0 | |" in table
+    assert "10 (converged)" in table and "style loss measured afresh (fp32 network, exact search) 0.75" in table
+    assert bench.REFERENCE["rematch_every"] == 1 and bench.REFERENCE["search"] == "all"
