@@ -222,6 +222,12 @@ def encode(encoder: VGGEncoder, image: torch.Tensor, layers: Iterable[str], prec
     return {name: value.float() for name, value in features.items()}
 
 
+def label_search(config: PaintConfig) -> bool:
+    """Whether to search by label: asked for, and safe. Below a semantic weight of 1 a patch may
+    rightly match across labels, which a search by label would forbid."""
+    return config.search == "label" and config.semantic_weight >= 1
+
+
 def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: dict[str, torch.Tensor],
                  style_channels: torch.Tensor | None, target_channels: torch.Tensor | None,
                  content_features: dict[str, torch.Tensor] | None, matcher: str) -> list[WeightedTerm]:
@@ -237,7 +243,7 @@ def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: d
             stride = layer_stride(layer)
             target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
         term = SemanticPatchLoss(layer, features, style_map, target_map, config.semantic_weight,
-                                 matcher, matcher_options, by_label=config.search == "label",
+                                 matcher, matcher_options, by_label=label_search(config),
                                  rematch_every=config.rematch_every)
         terms.append(WeightedTerm(f"style:{layer}", config.style_weight / len(config.style_layers), term))
     if content_features is not None and config.content_weight > 0:

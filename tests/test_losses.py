@@ -32,3 +32,15 @@ def test_patch_labels_says_which_labels_a_patch_touches():
     touches, main = patch_labels(extract_patches(channels), 3)
     assert touches.tolist() == [[True, False, True], [True, False, True]]
     assert main.tolist() == [0, 2]
+
+
+def test_search_by_label_needs_maps():
+    from doodle.matching import ExactMatcher, LabelPartitionedMatcher
+
+    features, channels = torch.rand(1, 8, 6, 6), torch.zeros(1, 2, 6, 6)
+    channels[:, 0, :, :3], channels[:, 1, :, 3:] = 1, 1
+    with_maps = SemanticPatchLoss("relu3_1", features, channels, channels, 1.0, by_label=True)
+    without = SemanticPatchLoss("relu3_1", features, None, None, 1.0, by_label=True)
+    assert isinstance(with_maps.matcher, LabelPartitionedMatcher) and isinstance(without.matcher, ExactMatcher)
+    # each patch finds itself: the same image, the same map
+    assert with_maps(None, {"relu3_1": features}).item() < 1e-6

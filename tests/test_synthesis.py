@@ -253,3 +253,9 @@ def test_encode_returns_float32_whatever_the_precision(encoder):
     bf16 = synthesis.encode(encoder, image, ["relu3_1"], "bf16")["relu3_1"]
     assert fp32.dtype == bf16.dtype == torch.float32
     assert torch.allclose(fp32, bf16, rtol=0.1, atol=0.05 * fp32.abs().max().item())
+
+
+def test_label_search_only_where_it_cannot_change_matches():
+    assert synthesis.label_search(PaintConfig())
+    assert not synthesis.label_search(PaintConfig(search="all"))
+    assert not synthesis.label_search(PaintConfig(semantic_weight=0.5))
