@@ -39,10 +39,15 @@ def parse_overrides(words: list[str]) -> dict[str, object]:
     """`--iterations 30 --matcher exact` -> {"iterations": 30, "matcher": "exact"}, typed from PaintConfig."""
     from doodle.config import default_of
 
+    if len(words) % 2:
+        sys.exit(f"paint settings come in pairs (--flag value), not {' '.join(words)}")
     overrides: dict[str, object] = {}
     for flag, value in zip(words[::2], words[1::2]):
         name = flag.lstrip("-").replace("-", "_")
-        default = default_of(name)
+        try:
+            default = default_of(name)
+        except KeyError:
+            sys.exit(f"{flag}: not a doodle paint setting (see doodle paint --help)")
         if isinstance(default, tuple):
             overrides[name] = tuple(part for part in value.split(",") if part)
         else:
@@ -110,6 +115,9 @@ def machine() -> str:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     text = f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    from doodle.matching import fast_bfloat16
+
+    text += f", native bf16: {'yes' if fast_bfloat16(torch.device('cpu')) else 'no'}"
     if torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name()}"
     return text

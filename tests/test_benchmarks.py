@@ -25,3 +25,12 @@ def test_phase_table_sums_phases_and_uses_the_fresh_style_loss():
     assert "| all | | 20 | 12 | 10.0 | 4.0 | 2.0 | 4.0 | |" in table
     assert "10 (converged)" in table and "style loss measured afresh (fp32 network, exact search) 0.75" in table
     assert bench.REFERENCE["rematch_every"] == 1 and bench.REFERENCE["search"] == "all"
+
+
+def test_bad_overrides_are_one_line_exits():
+    import pytest
+
+    for words in (["--iterations"], ["--no-such-flag", "1"]):
+        with pytest.raises(SystemExit) as stop:
+            bench.parse_overrides(words)
+        assert "\n" not in str(stop.value.code)
