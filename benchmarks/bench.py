@@ -180,8 +180,8 @@ def main() -> None:
                 "output": str(arguments.out / f"{name}.png"), "yardstick": width is None}
 
     command = "python benchmarks/bench.py " + shlex.join(sys.argv[1:])
-    header = [f"Machine: {machine()}", f"Command: `{command}`",
-              f"Date: {datetime.datetime.now().isoformat(timespec='minutes')}", ""]
+    header = [f"- Machine: {machine()}", f"- Command: `{command}`",
+              f"- Date: {datetime.datetime.now().isoformat(timespec='minutes')}", ""]
     print("\n".join(header), flush=True)
     if not arguments.skip_default:
         fast = run_in_subprocess(spec("coast", None, {}))
