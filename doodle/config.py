@@ -84,7 +84,7 @@ class PaintConfig:
     search: str = field(
         default="label",
         metadata=_help("With maps and --semantic-weight >= 1: label searches each patch only among style "
-                       "patches of its own label (the same matches inside labels, about 3x less work); all "
+                       "patches of its own label (the same matches inside labels, about 2.5x faster); all "
                        "searches every style patch (always the case when --semantic-weight is below 1)."),
     )
     rematch_every: int = field(
