@@ -16,6 +16,8 @@ SEARCHES = ("label", "all")
 PRECISIONS = ("auto", "fp32", "bf16")
 # --init values that are not a path to an image.
 INIT_KINDS = ("noise", "uniform", "content")
+# --tolerance compares the loss now with the loss this many evaluations ago.
+CONVERGENCE_WINDOW = 10
 
 
 def _help(text: str) -> dict[str, Any]:
@@ -100,7 +102,7 @@ class PaintConfig:
     tolerance: float = field(
         default=0.01,
         metadata=_help("End a phase early once the loss fell by less than this fraction over the last "
-                       "10 evaluations (0 = always run all --iterations)."),
+                       f"{CONVERGENCE_WINDOW} evaluations (0 = always run all --iterations)."),
     )
     memory_budget_mb: int = field(
         default=512,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import INIT_KINDS, PaintConfig
+from .config import CONVERGENCE_WINDOW, INIT_KINDS, PaintConfig
 from .encoder import VGGEncoder, check_layers, layer_channels, layer_stride, load_encoder
 from .errors import DoodleError
 from .images import check_map_matches, read_image, read_map
@@ -29,8 +29,6 @@ NOISE_RANGE = (16 / 255, 240 / 255)
 LBFGS_HISTORY = 50
 # Leave this share of free memory for the OS, Python and allocator slack.
 MEMORY_HEADROOM = 0.85
-# --tolerance compares the loss now with the loss this many evaluations ago.
-CONVERGENCE_WINDOW = 10
 
 
 @dataclass(frozen=True)
