@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -68,6 +70,7 @@ def paint(
     style_map: Optional[Path] = typer.Option(None, help="Map of the style image. Default: STYLE's sidecar X_sem.png."),
     content_map: Optional[Path] = typer.Option(None, help="Map of the content image. Default: CONTENT's sidecar X_sem.png."),
     no_maps: bool = typer.Option(False, "--no-maps", help="Ignore all maps: plain style transfer or texture synthesis."),
+    auto_maps: bool = typer.Option(False, "--auto-maps", help="Make the style's and the content's maps automatically when neither has one (see doodle segment)."),
     size: Optional[str] = typer.Option(None, help="Output size WIDTHxHEIGHT. Default: the content's, else the map's, else the style's."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT if it exists."),
     save_every: int = typer.Option(0, help="Also write the image every N evaluations into OUTPUT_frames/ (0 = off)."),
@@ -117,6 +120,8 @@ def paint(
                             (content_map, "map")):
             if given is not None:
                 require_file(given, what)
+        if no_maps and auto_maps:
+            fail("--no-maps and --auto-maps contradict each other; choose one")
         if no_maps:
             style_map_path = target_map_path = None
         else:
@@ -127,9 +132,11 @@ def paint(
                 target_map_path = content_map or _existing(sidecar_map_path(content))
             else:
                 target_map_path = map_ or _existing(sidecar_map_path(output))
+            if auto_maps:
+                _check_auto_maps(style, content, style_map_path, target_map_path)
             if style_map_path is not None and target_map_path is None and content is None and size is None:
                 fail(f"{style}: has a map but there is no doodle to paint; give --map, or --no-maps --size WxH for a texture")
-            if (style_map_path is None) != (target_map_path is None):
+            if (style_map_path is None) != (target_map_path is None) and not auto_maps:
                 side = "--style-map" if style_map_path is None else ("--content-map" if content is not None else "--map")
                 have = target_map_path if style_map_path is None else style_map_path
                 fail(f"{have}: a map was found for one side only; give {side} too, or --no-maps to ignore maps")
@@ -140,6 +147,10 @@ def paint(
         size_wh = parse_size(size) if size is not None else None
     except DoodleError as error:
         fail(str(error))
+
+    style_map_input, target_map_input = style_map_path, target_map_path
+    if auto_maps and style_map_path is None:
+        style_map_input, target_map_input = _make_maps(style, content, quiet)
 
     frames_dir = output.with_name(output.stem + "_frames")
     if save_every and frames_dir.exists() and not frames_dir.is_dir():
@@ -165,9 +176,9 @@ def paint(
 
     try:
         with bar:
-            result = run_paint(style, style_map=style_map_path, content=content,
-                               content_map=target_map_path if content is not None else None,
-                               target_map=target_map_path if content is None else None,
+            result = run_paint(style, style_map=style_map_input, content=content,
+                               content_map=target_map_input if content is not None else None,
+                               target_map=target_map_input if content is None else None,
                                size=size_wh, config=config, callback=on_progress, on_note=on_note)
     except (DoodleError, WeightsUnavailable) as error:
         fail(str(error))
@@ -194,6 +205,99 @@ def paint(
                           f"{phase.match_seconds:.1f} s in patch matching)", highlight=False)
     if record.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _check_auto_maps(style: Path, content: Optional[Path], style_map: Optional[Path],
+                     target_map: Optional[Path]) -> None:
+    """--auto-maps makes both maps together or none: maps made apart would not share colours."""
+    if content is None:
+        fail("--auto-maps needs --content: a doodle's colours cannot be matched automatically; run "
+             f"'doodle segment {style}' and draw the doodle in the colours of the map it makes")
+    if (style_map is None) != (target_map is None):
+        have, lacking = (target_map, style) if style_map is None else (style_map, content)
+        fail(f"--auto-maps: {have} is a map but {lacking} has none, and maps made apart would not share "
+             "colours; give both maps, or move this one away to have both made")
+
+
+def _make_maps(style: Path, content: Path, quiet: bool):
+    """Maps for the style and content images, labelled together; notes say how they were made."""
+    from segmentation import segment
+
+    def on_note(text: str) -> None:
+        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
+
+    try:
+        with console.status("making the semantic maps") if not quiet else contextlib.nullcontext():
+            made = segment([style, content], on_note=on_note)
+    except DoodleError as error:
+        fail(str(error))
+    labels = ", ".join(made.names[label] for label in np.unique(np.concatenate([m.ravel() for m in made.labels])))
+    on_note(f"made the maps automatically ({made.method} method: {labels}); "
+            f"'doodle segment {style} {content}' saves them for editing")
+    return made.maps[0], made.maps[1]
+
+
+@app.command()
+def segment(
+    images: list[Path] = typer.Argument(..., help="The images to map; they are labelled together, so one colour means one kind of region in all."),
+    labels: Optional[int] = typer.Option(None, "--labels", "-k", help="Number of labels for the cluster method (2-12). Default: chosen from the images."),
+    method: str = typer.Option("auto", help="auto (portrait when a face is found and mediapipe is installed, else cluster), cluster, portrait or network."),
+    output_dir: Optional[Path] = typer.Option(None, help="Where to write the maps. Default: beside each image, where doodle paint finds them."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing maps and preview."),
+    preview: bool = typer.Option(True, help="Also write a preview sheet (image, map, overlay) as PNG."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Errors and notes only."),
+) -> None:
+    """Make semantic maps X_sem.png for images automatically: for doodle paint, or to draw doodles in their colours."""
+    from segmentation import METHODS
+    from segmentation import segment as run_segment
+    from segmentation.preview import preview_sheet
+
+    try:
+        for image in images:
+            require_file(image, "image")
+        if method not in METHODS:
+            raise DoodleError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+        if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
+            raise DoodleError(f"{output_dir}: is a file; give a folder as --output-dir")
+        targets = [(output_dir / image.name if output_dir is not None else image) for image in images]
+        map_paths = [sidecar_map_path(target) for target in targets]
+        stems = "+".join(image.stem for image in images)
+        preview_path = (output_dir or images[0].parent) / f"{stems[:120]}_preview.png"
+        outputs = map_paths + ([preview_path] if preview else [])
+        seen: set[Path] = set()
+        for path in outputs:
+            if path.resolve() in seen:
+                raise DoodleError(f"{path}: two images would write the same map; give them different names")
+            seen.add(path.resolve())
+            check_writable(path, list(images), force, flag="--output-dir")
+    except DoodleError as error:
+        fail(str(error))
+
+    def on_note(text: str) -> None:
+        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
+
+    try:
+        pictures = [read_image(image) for image in images]
+        with console.status(f"mapping {len(images)} image(s)") if not quiet else contextlib.nullcontext():
+            made = run_segment(pictures, method=method, labels=labels, names=[str(i) for i in images],
+                               on_note=on_note)
+        for path, image_map in zip(map_paths, made.maps):
+            make_parent(path)
+            write_image(path, image_map)
+        if preview:
+            make_parent(preview_path)
+            write_image(preview_path, preview_sheet(pictures, made))
+    except DoodleError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"cannot write the maps ({error.strerror or error}); choose another --output-dir")
+    if quiet:
+        return
+    present = np.unique(np.concatenate([m.ravel() for m in made.labels]))
+    legend = ", ".join(f"{made.names[k]} #{'%02x%02x%02x' % tuple(int(c) for c in made.palette[k])}" for k in present)
+    console.print(f"{made.method} method, {len(present)} labels: {legend}", highlight=False, soft_wrap=True)
+    for path in map_paths + ([preview_path] if preview else []):
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()

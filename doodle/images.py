@@ -104,8 +104,9 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def check_writable(path: str | Path, inputs: list[Path], force: bool) -> Path:
-    """Refuse outputs that would clobber an input or an existing file, or that cannot be written."""
+def check_writable(path: str | Path, inputs: list[Path], force: bool, flag: str = "--output") -> Path:
+    """Refuse outputs that would clobber an input or an existing file, or that cannot be written.
+    `flag` is the option the user can change to choose another place."""
     path = Path(path)
     file_format = Image.registered_extensions().get(path.suffix.lower())
     if file_format not in Image.SAVE or not _can_save(file_format):
@@ -114,18 +115,18 @@ def check_writable(path: str | Path, inputs: list[Path], force: bool) -> Path:
     resolved = path.resolve()
     for source in inputs:
         if source.resolve() == resolved:
-            raise DoodleError(f"{path}: the output would overwrite an input; choose another --output")
+            raise DoodleError(f"{path}: the output would overwrite an input; choose another {flag}")
     if path.is_dir():
         raise DoodleError(f"{path}: is a folder; give a file name such as {path / 'painting.png'}")
     if path.exists() and not force:
-        raise DoodleError(f"{path}: already exists; pass --force to overwrite it or choose another --output")
+        raise DoodleError(f"{path}: already exists; pass --force to overwrite it or choose another {flag}")
     # Folders are only made when the painting is written (make_parent), so a refused run leaves
     # nothing behind; here the nearest existing one must be a writable folder.
     existing = next(folder for folder in path.absolute().parents if folder.exists())
     if not existing.is_dir():
         raise DoodleError(f"{path.parent}: cannot create the output folder, {existing} is a file")
     if not os.access(existing, os.W_OK):
-        raise DoodleError(f"{existing}: folder is not writable; choose another --output")
+        raise DoodleError(f"{existing}: folder is not writable; choose another {flag}")
     return path
 
 

@@ -235,7 +235,7 @@ def _vgg19_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(VGG19_URL).path).name
 
 
-def _network_answers(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
+def network_answers(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
     """True if the URL's host accepts a TCP connection on 443 within ``timeout`` seconds.
 
     DNS runs in a daemon thread because getaddrinfo ignores socket timeouts and can hang on a dead
@@ -267,7 +267,7 @@ def _network_answers(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
 def _load_vgg19(allow_download: bool) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
     path, url = _vgg19_path(), VGG19_URL
     if not path.is_file():
-        if not allow_download or not _network_answers(url):
+        if not allow_download or not network_answers(url):
             raise WeightsUnavailable("VGG19 is not cached and cannot be downloaded now: connect to the "
                                      f"network once, or use --model vgg16 ({INSTALL_HINT})")
         try:

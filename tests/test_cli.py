@@ -160,7 +160,7 @@ def test_unavailable_model_and_device_are_one_line_errors(files, monkeypatch, tm
     import torch
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setattr("doodle.weights._network_answers", lambda *args, **kwargs: False)
+    monkeypatch.setattr("doodle.weights.network_answers", lambda *args, **kwargs: False)
     output = files / "out.png"
     base = ["paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", output, *FAST]
     assert_refused(run(*base, "--model", "vgg19"), output, "VGG19", "vgg16")

