@@ -217,6 +217,9 @@ def _check_auto_maps(style: Path, content: Optional[Path], style_map: Optional[P
         have, lacking = (target_map, style) if style_map is None else (style_map, content)
         fail(f"--auto-maps: {have} is a map but {lacking} has none, and maps made apart would not share "
              "colours; give both maps, or move this one away to have both made")
+    if style_map is not None:
+        console.print(f"[yellow]note:[/] {style_map} and {target_map} are used as they are; --auto-maps "
+                      "makes maps only when there are none", highlight=False, soft_wrap=True)
 
 
 def _make_maps(style: Path, content: Path, quiet: bool):

@@ -166,3 +166,94 @@ def test_unavailable_model_and_device_are_one_line_errors(files, monkeypatch, tm
     assert_refused(run(*base, "--model", "vgg19"), output, "VGG19", "vgg16")
     if not torch.cuda.is_available():
         assert_refused(run(*base, "--device", "cuda"), output, "--device cpu")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Two pictures of stripes and dots in different layouts, with no maps."""
+    from .test_segmentation import disc, halves, stripes_and_dots
+
+    for name, truth, seed in (("a.png", halves(64, 64), 0), ("b.png", disc(64, 80), 1)):
+        Image.fromarray((stripes_and_dots(truth, seed) * 255).astype(np.uint8)).save(tmp_path / name)
+    return tmp_path
+
+
+def test_segment_writes_maps_beside_the_images_and_a_preview(photos):
+    result = run("segment", photos / "a.png", photos / "b.png", "--method", "cluster")
+    assert result.exit_code == 0, result.output
+    assert "cluster method, 2 labels" in result.output
+    maps = [np.asarray(Image.open(photos / name)) for name in ("a_sem.png", "b_sem.png")]
+    assert maps[0].shape == (64, 64, 3) and maps[1].shape == (64, 80, 3)
+    assert {tuple(c) for c in maps[0].reshape(-1, 3)} == {tuple(c) for c in maps[1].reshape(-1, 3)}
+    assert Image.open(photos / "a+b_preview.png").width >= 3 * 64
+    # Maps are never overwritten unless asked: the refusal comes before any work, and changes nothing.
+    before = (photos / "a_sem.png").read_bytes()
+    result = run("segment", photos / "a.png", photos / "b.png", "--method", "cluster")
+    assert result.exit_code == 2 and "--force" in result.output and "--output-dir" in result.output
+    assert (photos / "a_sem.png").read_bytes() == before
+    result = run("segment", photos / "a.png", photos / "b.png", "--method", "cluster", "--labels", "3",
+                 "--force", "--quiet")
+    assert result.exit_code == 0 and result.output == ""
+    assert len({tuple(c) for c in np.asarray(Image.open(photos / "a_sem.png")).reshape(-1, 3)}
+               | {tuple(c) for c in np.asarray(Image.open(photos / "b_sem.png")).reshape(-1, 3)}) == 3
+
+
+@pytest.mark.parametrize("case", ["missing", "method", "labels", "dir is a file", "same name"])
+def test_segment_bad_input(photos, case):
+    args = ["segment", photos / "a.png"]
+    if case == "missing":
+        args, words = ["segment", photos / "nope.png"], ["nope.png", "no such"]
+    elif case == "method":
+        args, words = args + ["--method", "magic"], ["--method", "cluster"]
+    elif case == "labels":
+        args, words = args + ["--labels", "40"], ["--labels", "2 to 12"]
+    elif case == "dir is a file":
+        (photos / "file").write_text("x")
+        args, words = args + ["--output-dir", photos / "file"], ["--output-dir", "is a file"]
+    else:
+        (photos / "other").mkdir()
+        Image.open(photos / "a.png").save(photos / "other" / "a.png")
+        args, words = args + [photos / "other" / "a.png", "--output-dir", photos / "maps"], ["same map"]
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error:") and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+    assert not (photos / "a_sem.png").exists() and not (photos / "maps").exists()
+
+
+def test_paint_auto_maps_makes_both_maps_and_says_so(photos):
+    output = photos / "painting.png"
+    result = run("paint", "--style", photos / "a.png", "--content", photos / "b.png", "--auto-maps",
+                 "--output", output, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "made the maps automatically (cluster method" in result.output
+    assert "semantic mode" in result.output and Image.open(output).size == (80, 64)
+    assert not (photos / "a_sem.png").exists()  # made in memory; doodle segment saves them
+
+
+@pytest.mark.parametrize("case", ["no content", "one map", "with no-maps"])
+def test_paint_auto_maps_refusals(photos, case):
+    output = photos / "painting.png"
+    args = ["paint", "--style", photos / "a.png", "--content", photos / "b.png", "--auto-maps", "--output", output,
+            *FAST]
+    if case == "no content":
+        Image.fromarray(two_region_map(64, 64)).save(photos / "doodle.png")
+        args, words = ["paint", "--style", photos / "a.png", "--map", photos / "doodle.png", "--auto-maps",
+                       "--output", output, *FAST], ["--content", "doodle segment"]
+    elif case == "one map":
+        Image.fromarray(two_region_map(64, 64)).save(photos / "a_sem.png")
+        words = ["a_sem.png", "b.png", "share"]
+    else:
+        args, words = args + ["--no-maps"], ["--no-maps", "--auto-maps"]
+    assert_refused(run(*args), output, *words)
+
+
+def test_paint_auto_maps_keeps_maps_that_exist(photos):
+    for name in ("a_sem.png", "b_sem.png"):
+        Image.fromarray(two_region_map(64, 64)).save(photos / name)
+    result = run("paint", "--style", photos / "a.png", "--content", photos / "b.png", "--auto-maps",
+                 "--output", photos / "painting.png", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "used as they are" in result.output and "made the maps" not in result.output

@@ -39,3 +39,11 @@ def test_documented_defaults_are_the_real_ones():
 
 def test_readme_gives_the_commands():
     assert "make test" in README and "make demo" in README
+
+
+def test_every_segment_option_is_documented():
+    command = typer.main.get_command(app).commands["segment"]
+    flags = {opt for param in command.params for opt in getattr(param, "opts", []) if opt.startswith("--")}
+    assert "--labels" in flags and "--method" in flags
+    missing = flags - set(readme_rows())
+    assert not missing, f"README lacks {sorted(missing)}"

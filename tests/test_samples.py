@@ -35,3 +35,48 @@ def test_portrait_transfer_keeps_the_photo_layout(encoder):
     photo = resize(read_image(SAMPLES / "Seth.jpg"), (256, 176), anti_aliasing=True).mean(-1)
     correlation = np.corrcoef(photo.ravel(), result.image.mean(-1).ravel())[0, 1]
     assert correlation > 0.5
+
+
+def _together(labels: list[np.ndarray], maps: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Automatic labels and hand-drawn labels of several images, flattened side by side."""
+    from skimage.transform import resize
+
+    from doodle.semantic import label_maps
+
+    drawn = label_maps([read_map(SAMPLES / name) for name in maps]).labels
+    drawn = [resize(d, a.shape, order=0, preserve_range=True, anti_aliasing=False) for d, a in zip(drawn, labels)]
+    return np.concatenate([a.ravel() for a in labels]), np.concatenate([d.ravel() for d in drawn])
+
+
+def test_automatic_monet_map_agrees_with_the_hand_drawn_one(encoder):
+    from segmentation import segment
+    from segmentation.agreement import adjusted_rand_index
+
+    result = segment(SAMPLES / "Monet.jpg", method="cluster", encoder=encoder)
+    assert adjusted_rand_index(*_together(result.labels, ["Monet_sem.png"])) >= 0.55
+
+
+def test_portrait_maps_put_hair_with_hair_and_face_with_face():
+    from segmentation import segment
+    from segmentation.agreement import adjusted_rand_index
+    from segmentation.portrait import available
+
+    if not available():
+        pytest.skip("mediapipe is not installed")
+    result = segment([SAMPLES / "Gogh.jpg", SAMPLES / "Seth.jpg"])
+    assert result.method == "portrait"
+    assert adjusted_rand_index(*_together(result.labels, ["Gogh_sem.png", "Seth_sem.png"])) >= 0.8
+
+
+def test_portrait_painted_from_automatic_maps(encoder):
+    from segmentation import segment
+    from segmentation.portrait import available
+
+    if not available():
+        pytest.skip("mediapipe is not installed")
+    made = segment([SAMPLES / "Gogh.jpg", SAMPLES / "Seth.jpg"])
+    result = paint(SAMPLES / "Gogh.jpg", style_map=made.maps[0], content=SAMPLES / "Seth.jpg",
+                   content_map=made.maps[1], encoder=encoder)
+    report = region_score(result.image, read_map(SAMPLES / "Seth_sem.png"),
+                          read_image(SAMPLES / "Gogh.jpg"), read_map(SAMPLES / "Gogh_sem.png"))
+    assert report.score >= 0.8, report
