@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.cluster.vq import kmeans2
 from skimage.color import rgb2lab
 from skimage.transform import resize
 
@@ -41,15 +40,9 @@ CASES = {"Monet": (["Monet.jpg"], ["Monet_sem.png"]),
 
 def colour_kmeans(images: list[np.ndarray], clusters: int) -> list[np.ndarray]:
     pixels = [rgb2lab(image).reshape(-1, 3) for image in images]
-    rows = np.concatenate(pixels).astype(np.float64)
-    best, best_distortion = None, np.inf
-    for seed in range(5):
-        centroids, labels = kmeans2(rows, clusters, minit="++", seed=seed)
-        distortion = ((rows - centroids[labels]) ** 2).sum()
-        if distortion < best_distortion:
-            best, best_distortion = labels, distortion
+    labels = cluster_module.kmeans(np.concatenate(pixels).astype(np.float64), clusters)
     splits = np.cumsum([len(p) for p in pixels])[:-1]
-    return [part.reshape(image.shape[:2]) for part, image in zip(np.split(best, splits), images)]
+    return [part.reshape(image.shape[:2]) for part, image in zip(np.split(labels, splits), images)]
 
 
 def agreement(labels: list[np.ndarray], drawn: list[np.ndarray]) -> tuple[float, list[float]]:

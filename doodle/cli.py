@@ -148,13 +148,12 @@ def paint(
     except DoodleError as error:
         fail(str(error))
 
-    style_map_input, target_map_input = style_map_path, target_map_path
-    if auto_maps and style_map_path is None:
-        style_map_input, target_map_input = _make_maps(style, content, quiet)
-
     frames_dir = output.with_name(output.stem + "_frames")
     if save_every and frames_dir.exists() and not frames_dir.is_dir():
         fail(f"{frames_dir}: is a file, so frames cannot go there; move it or drop --save-every")
+    style_map_input, target_map_input = style_map_path, target_map_path
+    if auto_maps and style_map_path is None:
+        style_map_input, target_map_input = _make_maps(style, content, quiet)
     bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                    TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
                    console=console, disable=quiet, transient=False)
@@ -244,7 +243,7 @@ def _make_maps(style: Path, content: Path, quiet: bool):
 def segment(
     images: list[Path] = typer.Argument(..., help="The images to map; they are labelled together, so one colour means one kind of region in all."),
     labels: Optional[int] = typer.Option(None, "--labels", "-k", help="Number of labels for the cluster method (2-12). Default: chosen from the images."),
-    method: str = typer.Option("auto", help="auto (portrait when a face is found and mediapipe is installed, else cluster), cluster, portrait or network."),
+    method: str = typer.Option("auto", help="auto (portrait when mediapipe is installed and every image shows a face, and no --labels; else cluster), cluster, portrait or network."),
     output_dir: Optional[Path] = typer.Option(None, help="Where to write the maps. Default: beside each image, where doodle paint finds them."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing maps and preview."),
     preview: bool = typer.Option(True, help="Also write a preview sheet (image, map, overlay) as PNG."),
@@ -284,6 +283,9 @@ def segment(
         with console.status(f"mapping {len(images)} image(s)") if not quiet else contextlib.nullcontext():
             made = run_segment(pictures, method=method, labels=labels, names=[str(i) for i in images],
                                on_note=on_note)
+    except DoodleError as error:
+        fail(str(error))
+    try:
         for path, image_map in zip(map_paths, made.maps):
             make_parent(path)
             write_image(path, image_map)

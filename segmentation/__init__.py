@@ -10,7 +10,8 @@ Methods:
 - `portrait` (faces; `pip install 'doodle[portrait]'`): background, clothing, hair, skin, eyebrows,
   eyes and lips from MediaPipe's face mesh and selfie segmentation.
 - `network` (photos of people, animals, vehicles, rooms): torchvision's DeepLabV3, downloaded once.
-- `auto` (the default): portrait when mediapipe is installed and every image shows a face, else\n  cluster (also cluster when a number of labels is asked for).
+- `auto` (the default): portrait when mediapipe is installed and every image shows a face, else
+  cluster (also cluster when a number of labels is asked for).
 
 This package uses `doodle` for images and features; `doodle`'s engine never imports it.
 """
@@ -43,6 +44,8 @@ def _load(image: ImageLike) -> tuple[np.ndarray, str]:
         raise DoodleError(f"an image array must be HxWx3 RGB, got shape {array.shape}")
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / 255.0
+    elif not np.issubdtype(array.dtype, np.floating) or array.min() < 0 or array.max() > 1:
+        raise DoodleError("image arrays must be uint8, or floats in [0, 1]")
     return array.astype(np.float32), "image array"
 
 

@@ -15,7 +15,7 @@ def absorb(labels: np.ndarray, drop: np.ndarray) -> np.ndarray:
     if not drop.any() or drop.all():
         return labels
     kept = np.where(drop, 0, labels + 1)
-    grown = expand_labels(kept, distance=max(labels.shape))
+    grown = expand_labels(kept, distance=sum(labels.shape))  # reaches every pixel
     return grown - 1
 
 

@@ -32,12 +32,16 @@ from skimage.segmentation import slic
 from skimage.transform import resize
 
 from doodle.encoder import VGGEncoder, load_encoder
+from doodle.errors import DoodleError
 
 from .cleanup import absorb, remove_specks
-from .result import CLUSTER_COLOURS, Segmentation, area_order
+from .result import CLUSTER_COLOURS, MAX_LABELS, Segmentation, area_order
 
 WORK_SIDE = 384  # the long side images are clustered at; maps are scaled back up afterwards
 FEATURE_LAYERS = ("relu1_2", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# relu5_1 sees the picture through four halvings: a side under 16 px leaves it nothing.
+MIN_WORKING_SIDE = 16
+MAX_ASPECT = WORK_SIDE // MIN_WORKING_SIDE
 COMPONENTS_PER_LAYER = 16
 SUPERPIXELS = 800  # per image, at the working size
 SUPERPIXEL_COMPACTNESS = 10.0
@@ -169,16 +173,21 @@ def border_statistics(labels: list[np.ndarray], edges: list[np.ndarray], count: 
 def merge_by_borders(labels: list[np.ndarray], edges: list[np.ndarray], count: int,
                      target: int | None) -> np.ndarray:
     """Old label -> merged label. Joins the pair with the weakest shared border first, until the
-    weakest left is stronger than MERGE_EDGE_STRENGTH (or until `target` labels remain)."""
+    weakest left is stronger than MERGE_EDGE_STRENGTH and at most MAX_LABELS remain (or until
+    `target` labels remain). Labels that share no border with any other are never joined."""
     strength, length = border_statistics(labels, edges, count)
     parent = np.arange(count)
     alive = np.zeros(count, dtype=bool)
     alive[np.unique(np.concatenate([image.ravel() for image in labels]))] = True
     while alive.sum() > (target or 1):
+        # Past the palette's size, or short of an asked-for count, any shared border will do.
+        must = alive.sum() > (target or MAX_LABELS)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(length >= MIN_BORDER_PIXELS, strength / length, np.inf)
+            if must and not np.isfinite(mean).any():
+                mean = np.where(length > 0, strength / length, np.inf)
         keep, gone = np.unravel_index(np.argmin(mean), mean.shape)
-        if not np.isfinite(mean[keep, gone]) or (target is None and mean[keep, gone] > MERGE_EDGE_STRENGTH):
+        if not np.isfinite(mean[keep, gone]) or (not must and mean[keep, gone] > MERGE_EDGE_STRENGTH):
             break
         strength[keep] += strength[gone]
         strength[:, keep] += strength[:, gone]
@@ -196,6 +205,10 @@ def cluster_segment(images: list[np.ndarray], labels: int | None = None,
     """Label `images` (float RGB in [0, 1]) together; `labels` fixes the number of labels."""
     encoder = encoder or load_encoder("auto")
     small = [working_copy(image) for image in images]
+    for image in small:
+        if min(image.shape[:2]) < MIN_WORKING_SIDE:
+            raise DoodleError(f"an image of {image.shape[1]}x{image.shape[0]} at the working size is too thin "
+                              f"for the cluster method; crop it closer to {MAX_ASPECT}:1 or less")
     textures = texture_descriptors(small, encoder)
     superpixels = [slic(image, n_segments=SUPERPIXELS, compactness=SUPERPIXEL_COMPACTNESS, start_label=0)
                    for image in small]
@@ -225,8 +238,9 @@ def cluster_segment(images: list[np.ndarray], labels: int | None = None,
     full = [resize(image, original.shape[:2], order=0, preserve_range=True, anti_aliasing=False).astype(np.int64)
             for image, original in zip(merged, images)]
     notes = []
-    if labels is not None and len(present) < labels:
-        notes.append(f"asked for {labels} labels but the images hold only {len(present)} distinct regions")
+    if labels is not None and len(present) != labels:
+        notes.append(f"asked for {labels} labels; the images gave {len(present)} (regions that touch no other "
+                     "are never joined, and tiny ones are absorbed)")
     names = [f"region {i + 1}" for i in range(len(present))]
     return Segmentation("cluster", names, CLUSTER_COLOURS[: len(present)].copy(), full, notes)
 

@@ -108,7 +108,7 @@ def _hull_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def face_parts(pixels: np.ndarray) -> dict[str, np.ndarray] | None:
-    """Masks of the largest face's oval, eyes, eyebrows and lips, or None when there is no face."""
+    """Masks of one face's oval, eyes, eyebrows and lips (the first the mesh finds), or None."""
     mediapipe = _mediapipe()
     mesh = mediapipe.solutions.face_mesh
     with _quiet_native_stderr(), mesh.FaceMesh(static_image_mode=True, max_num_faces=1,

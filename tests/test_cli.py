@@ -186,7 +186,7 @@ def test_segment_writes_maps_beside_the_images_and_a_preview(photos):
     assert maps[0].shape == (64, 64, 3) and maps[1].shape == (64, 80, 3)
     assert {tuple(c) for c in maps[0].reshape(-1, 3)} == {tuple(c) for c in maps[1].reshape(-1, 3)}
     assert Image.open(photos / "a+b_preview.png").width >= 3 * 64
-    # Maps are never overwritten unless asked: the refusal comes before any work, and changes nothing.
+    # Maps are never overwritten unless asked, and a refusal changes nothing.
     before = (photos / "a_sem.png").read_bytes()
     result = run("segment", photos / "a.png", photos / "b.png", "--method", "cluster")
     assert result.exit_code == 2 and "--force" in result.output and "--output-dir" in result.output
@@ -251,8 +251,8 @@ def test_paint_auto_maps_refusals(photos, case):
 
 
 def test_paint_auto_maps_keeps_maps_that_exist(photos):
-    for name in ("a_sem.png", "b_sem.png"):
-        Image.fromarray(two_region_map(64, 64)).save(photos / name)
+    Image.fromarray(two_region_map(64, 64)).save(photos / "a_sem.png")
+    Image.fromarray(two_region_map(64, 80)).save(photos / "b_sem.png")
     result = run("paint", "--style", photos / "a.png", "--content", photos / "b.png", "--auto-maps",
                  "--output", photos / "painting.png", *FAST)
     assert result.exit_code == 0, result.output

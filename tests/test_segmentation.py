@@ -9,7 +9,7 @@ from segmentation.agreement import adjusted_rand_index
 from segmentation.cleanup import absorb, remove_specks
 from segmentation.cluster import cluster_segment, merge_by_borders
 from segmentation.preview import preview_sheet
-from segmentation.result import CLUSTER_COLOURS, area_order
+from segmentation.result import CLUSTER_COLOURS, MAX_LABELS, area_order
 from doodle.errors import DoodleError
 from doodle.semantic import MERGE_DISTANCE
 
@@ -85,7 +85,21 @@ def test_border_merging_joins_soft_seams_and_keeps_hard_ones():
     parent = merge_by_borders([labels], [edges], 3, target=None)
     assert parent[0] == parent[1] != parent[2]
     assert len(np.unique(merge_by_borders([labels], [edges], 3, target=1))) == 1
-    assert len(np.unique(merge_by_borders([labels], [edges], 3, target=3))) == 3
+    assert len(np.unique(merge_by_borders([labels], [edges], 3, target=2))) == 2
+
+
+def test_never_more_labels_than_colours():
+    # 16 vertical strips, all borders hard: the threshold alone would keep all 16.
+    labels = np.repeat(np.repeat(np.arange(16)[None], 20, axis=0), 5, axis=1)
+    parent = merge_by_borders([labels], [np.full(labels.shape, 9.0)], 16, target=None)
+    assert len(np.unique(parent)) == MAX_LABELS
+
+
+def test_thin_images_get_a_clear_error(encoder):
+    with pytest.raises(DoodleError, match="too thin"):
+        cluster_segment([np.zeros((40, 1000, 3), np.float32)], encoder=encoder)
+    with pytest.raises(DoodleError, match="uint8, or floats"):
+        segment(np.full((40, 40, 3), 255.0))
 
 
 def test_specks_are_absorbed_by_their_surroundings():
@@ -125,7 +139,8 @@ def test_preview_sheet_shows_each_image_map_and_overlay(pair, encoder):
     assert colours <= {tuple(c) for c in result.palette}
 
 
-portrait = pytest.importorskip("segmentation.portrait")
+from segmentation import portrait  # noqa: E402 - mediapipe itself is imported only when used
+
 needs_mediapipe = pytest.mark.skipif(not portrait.available(), reason="mediapipe is not installed")
 
 
@@ -218,4 +233,5 @@ def test_network_method_maps_classes_to_fixed_colours(pair):
     assert len(class_names()) == 21 and class_names()[15] == "person"
     colours = voc_colours(21)
     assert len({tuple(c) for c in colours}) == 21 and tuple(colours[15]) == (192, 128, 128)
-    assert isinstance(result, Segmentation)
+    assert isinstance(result, Segmentation) and (result.palette == colours).all()
+    assert result.maps[0].shape == (40, 56, 3)

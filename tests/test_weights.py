@@ -276,7 +276,7 @@ def test_unreadable_vgg19_file_raises_one_line(monkeypatch):
     assert "not torchvision's VGG19" in _one_line(err)
 
 
-def test_download_when_thenetwork_answers(vgg19_random_state, monkeypatch, tmp_path):
+def test_download_when_the_network_answers(vgg19_random_state, monkeypatch, tmp_path):
     source = tmp_path / "served.pth"
     torch.save({k: v for k, v in vgg19_random_state.items() if k.startswith("features.")}, source)
     prefix = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
