@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -17,7 +16,7 @@ from . import __version__
 from .config import INIT_KINDS, default_of, help_of
 from .errors import DoodleError
 from .images import (check_writable, make_parent, parse_size, read_image, read_map, require_file,
-                     sidecar_map_path, write_image)
+                     sidecar_map_path, write_image, write_images)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Semantic style transfer: turn a few-colour doodle into a painting.")
@@ -29,6 +28,10 @@ EXIT_INTERRUPTED = 130
 def fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def note(text: str) -> None:
+    console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
 
 
 def _option(name: str, **extra):
@@ -170,15 +173,12 @@ def paint(
             frames_dir.mkdir(parents=True, exist_ok=True)
             write_image(frames_dir / f"phase{event.phase}_{event.evaluation:04d}.png", event.image())
 
-    def on_note(text: str) -> None:
-        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
-
     try:
         with bar:
             result = run_paint(style, style_map=style_map_input, content=content,
                                content_map=target_map_input if content is not None else None,
                                target_map=target_map_input if content is None else None,
-                               size=size_wh, config=config, callback=on_progress, on_note=on_note)
+                               size=size_wh, config=config, callback=on_progress, on_note=note)
     except (DoodleError, WeightsUnavailable) as error:
         fail(str(error))
     except KeyboardInterrupt:
@@ -217,24 +217,20 @@ def _check_auto_maps(style: Path, content: Optional[Path], style_map: Optional[P
         fail(f"--auto-maps: {have} is a map but {lacking} has none, and maps made apart would not share "
              "colours; give both maps, or move this one away to have both made")
     if style_map is not None:
-        console.print(f"[yellow]note:[/] {style_map} and {target_map} are used as they are; --auto-maps "
-                      "makes maps only when there are none", highlight=False, soft_wrap=True)
+        note(f"{style_map} and {target_map} are used as they are; --auto-maps makes maps only when there are none")
 
 
 def _make_maps(style: Path, content: Path, quiet: bool):
     """Maps for the style and content images, labelled together; notes say how they were made."""
     from segmentation import segment
 
-    def on_note(text: str) -> None:
-        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
-
     try:
         with console.status("making the semantic maps") if not quiet else contextlib.nullcontext():
-            made = segment([style, content], on_note=on_note)
+            made = segment([style, content], on_note=note)
     except DoodleError as error:
         fail(str(error))
-    labels = ", ".join(made.names[label] for label in np.unique(np.concatenate([m.ravel() for m in made.labels])))
-    on_note(f"made the maps automatically ({made.method} method: {labels}); "
+    labels = ", ".join(made.names[label] for label in made.present)
+    note(f"made the maps automatically ({made.method} method: {labels}); "
             f"'doodle segment {style} {content}' saves them for editing")
     return made.maps[0], made.maps[1]
 
@@ -253,6 +249,8 @@ def segment(
     from segmentation import METHODS
     from segmentation import segment as run_segment
     from segmentation.preview import preview_sheet
+
+    from .semantic import colour_name
 
     try:
         for image in images:
@@ -275,32 +273,26 @@ def segment(
     except DoodleError as error:
         fail(str(error))
 
-    def on_note(text: str) -> None:
-        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
-
     try:
         pictures = [read_image(image) for image in images]
         with console.status(f"mapping {len(images)} image(s)") if not quiet else contextlib.nullcontext():
             made = run_segment(pictures, method=method, labels=labels, names=[str(i) for i in images],
-                               on_note=on_note)
+                               on_note=note)
     except DoodleError as error:
         fail(str(error))
     try:
-        for path, image_map in zip(map_paths, made.maps):
-            make_parent(path)
-            write_image(path, image_map)
+        outputs = list(zip(map_paths, made.maps))
         if preview:
-            make_parent(preview_path)
-            write_image(preview_path, preview_sheet(pictures, made))
+            outputs.append((preview_path, preview_sheet(pictures, made)))
+        write_images(outputs)
     except DoodleError as error:
         fail(str(error))
     except OSError as error:
         fail(f"cannot write the maps ({error.strerror or error}); choose another --output-dir")
     if quiet:
         return
-    present = np.unique(np.concatenate([m.ravel() for m in made.labels]))
-    legend = ", ".join(f"{made.names[k]} #{'%02x%02x%02x' % tuple(int(c) for c in made.palette[k])}" for k in present)
-    console.print(f"{made.method} method, {len(present)} labels: {legend}", highlight=False, soft_wrap=True)
+    legend = ", ".join(f"{made.names[k]} {colour_name(made.palette[k])}" for k in made.present)
+    console.print(f"{made.method} method, {made.count} labels: {legend}", highlight=False, soft_wrap=True)
     for path in map_paths + ([preview_path] if preview else []):
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 

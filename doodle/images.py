@@ -172,3 +172,22 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_images(outputs: list[tuple[Path, np.ndarray]]) -> None:
+    """Write several files as one: each goes to a temporary file beside its target first, and only
+    when all are written are they renamed into place, so a failure or Ctrl-C leaves none of them."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, image in outputs:
+            path = Path(path)
+            make_parent(path)
+            temporary = path.with_name(f".{path.stem}-staged{path.suffix}")
+            write_image(temporary, image)
+            staged.append((temporary, path))
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise

@@ -7,6 +7,8 @@ from PIL import Image, ImageDraw
 from skimage.segmentation import mark_boundaries
 from skimage.transform import resize
 
+from doodle.semantic import colour_name
+
 from .result import Segmentation
 
 ROW_HEIGHT = 256
@@ -38,12 +40,12 @@ def preview_sheet(images: list[np.ndarray], segmentation: Segmentation, row_heig
     rows = [np.pad(row, ((0, GAP), (0, width - row.shape[1]), (0, 0)), constant_values=1.0) for row in rows]
     sheet = (np.clip(np.concatenate(rows), 0, 1) * 255 + 0.5).astype(np.uint8)
 
-    present = np.unique(np.concatenate([labels.ravel() for labels in segmentation.labels]))
+    present = segmentation.present
     legend = Image.new("RGB", (width, LEGEND_LINE * len(present) + GAP), "white")
     draw = ImageDraw.Draw(legend)
     for line, label in enumerate(present):
         top = GAP + line * LEGEND_LINE
         colour = tuple(int(c) for c in segmentation.palette[label])
         draw.rectangle([GAP, top, GAP + SWATCH, top + SWATCH], fill=colour, outline=(0, 0, 0))
-        draw.text((2 * GAP + SWATCH, top), f"{segmentation.names[label]}  #{'%02x%02x%02x' % colour}", fill=(0, 0, 0))
+        draw.text((2 * GAP + SWATCH, top), f"{segmentation.names[label]}  {colour_name(segmentation.palette[label])}", fill=(0, 0, 0))
     return np.concatenate([sheet, np.asarray(legend)], axis=0)

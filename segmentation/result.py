@@ -37,9 +37,13 @@ class Segmentation:
         return [self.palette[labels] for labels in self.labels]
 
     @property
+    def present(self) -> np.ndarray:
+        """The labels that occur in at least one image, in label order."""
+        return np.unique(np.concatenate([labels.ravel() for labels in self.labels]))
+
+    @property
     def count(self) -> int:
-        """Labels that occur in at least one image."""
-        return len(np.unique(np.concatenate([labels.ravel() for labels in self.labels])))
+        return len(self.present)
 
 
 def area_order(labels: list[np.ndarray], count: int) -> np.ndarray:

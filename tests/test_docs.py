@@ -12,9 +12,15 @@ from doodle.config import PaintConfig
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
-def readme_rows() -> dict[str, str]:
+def readme_rows(section: str | None = None) -> dict[str, str]:
+    """Option rows of the README's tables; with `section`, only those under that heading."""
     rows = {}
-    for line in README.splitlines():
+    lines = README.splitlines()
+    if section is not None:
+        start = next(i for i, line in enumerate(lines) if line.startswith("#") and section in line)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+        lines = lines[start + 1: end]
+    for line in lines:
         match = re.match(r"\|\s*`(--[a-z-]+)[^`]*`", line)
         if match:
             rows[match.group(1)] = line
@@ -43,7 +49,12 @@ def test_readme_gives_the_commands():
 
 def test_every_segment_option_is_documented():
     command = typer.main.get_command(app).commands["segment"]
+    rows = readme_rows("Options of `doodle segment")
     flags = {opt for param in command.params for opt in getattr(param, "opts", []) if opt.startswith("--")}
     assert "--labels" in flags and "--method" in flags
-    missing = flags - set(readme_rows())
-    assert not missing, f"README lacks {sorted(missing)}"
+    missing = flags - set(rows)
+    assert not missing, f"README's doodle segment table lacks {sorted(missing)}"
+    for param in command.params:
+        flag = param.opts[0]
+        if flag.startswith("--") and isinstance(param.default, str):
+            assert f"`{param.default}`" in rows[flag], f"{flag}: README should show default `{param.default}`"

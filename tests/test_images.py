@@ -93,3 +93,16 @@ def test_transparent_image_pixels_become_white(tmp_path):
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     image = read_image(tmp_path / "a.png")
     assert image[0, 0].tolist() == [0, 0, 0] and image[-1, 0].tolist() == [1, 1, 1]
+
+
+def test_write_images_writes_all_or_nothing(tmp_path):
+    from doodle.images import write_images
+
+    good = np.zeros((4, 4, 3), np.uint8)
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(DoodleError):
+        # The second map cannot be written: the first, already staged, must not land either.
+        write_images([(tmp_path / "a_sem.png", good), (tmp_path / "blocker" / "b_sem.png", good)])
+    assert [p.name for p in tmp_path.iterdir()] == ["blocker"]
+    write_images([(tmp_path / "a_sem.png", good), (tmp_path / "sub" / "b_sem.png", good)])
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["a_sem.png", "b_sem.png"]
