@@ -229,9 +229,12 @@ def _make_maps(style: Path, content: Path, quiet: bool):
             made = segment([style, content], on_note=note)
     except DoodleError as error:
         fail(str(error))
+    except KeyboardInterrupt:
+        console.print("interrupted while making the maps; nothing written")
+        raise typer.Exit(EXIT_INTERRUPTED)
     labels = ", ".join(made.names[label] for label in made.present)
     note(f"made the maps automatically ({made.method} method: {labels}); "
-            f"'doodle segment {style} {content}' saves them for editing")
+         f"'doodle segment {style} {content}' saves them for editing")
     return made.maps[0], made.maps[1]
 
 
@@ -278,17 +281,18 @@ def segment(
         with console.status(f"mapping {len(images)} image(s)") if not quiet else contextlib.nullcontext():
             made = run_segment(pictures, method=method, labels=labels, names=[str(i) for i in images],
                                on_note=note)
-    except DoodleError as error:
-        fail(str(error))
-    try:
         outputs = list(zip(map_paths, made.maps))
         if preview:
             outputs.append((preview_path, preview_sheet(pictures, made)))
-        write_images(outputs)
+        try:
+            write_images(outputs)
+        except OSError as error:
+            fail(f"cannot write the maps ({error.strerror or error}); choose another --output-dir")
     except DoodleError as error:
         fail(str(error))
-    except OSError as error:
-        fail(f"cannot write the maps ({error.strerror or error}); choose another --output-dir")
+    except KeyboardInterrupt:
+        console.print("interrupted; no maps written")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if quiet:
         return
     legend = ", ".join(f"{made.names[k]} {colour_name(made.palette[k])}" for k in made.present)
