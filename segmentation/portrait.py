@@ -34,7 +34,8 @@ PORTRAIT_LABELS: dict[str, tuple[int, int, int]] = {
     "eyes": (191, 191, 191),
     "lips": (255, 0, 255),
 }
-INSTALL_HINT = "pip install 'doodle[portrait]' (mediapipe 0.10.14, the last release that ships its face models)"
+INSTALL_HINT = ("pip install 'doodle[portrait]' (mediapipe 0.10.14, the last release that ships its face "
+                "models; it needs Python 3.12 or older)")
 PERSON_THRESHOLD = 0.5
 # A pixel beside the face is skin when its CIELAB colour is this close to the face's median colour.
 SKIN_DISTANCE = 14.0
