@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
-from .config import INIT_KINDS, default_of, help_of
+from .config import INIT_KINDS, PaintConfig, default_of, help_of, preset_config, presets
 from .errors import DoodleError
 from .images import (check_writable, make_parent, parse_size, read_image, read_map, require_file,
                      sidecar_map_path, write_image, write_images)
@@ -35,7 +36,24 @@ def note(text: str) -> None:
 
 
 def _option(name: str, **extra):
-    return typer.Option(default_of(name), help=help_of(name), **extra)
+    default = default_of(name)
+    if isinstance(default, tuple):  # lists of layers or numbers are written comma-separated
+        default = ",".join(str(item) for item in default)
+    return typer.Option(default, help=help_of(name), **extra)
+
+
+def config_from_flags(ctx: typer.Context, preset: Optional[str]) -> PaintConfig:
+    """The preset's settings (or the defaults), then every setting flag given on the command line.
+
+    Only flags the user typed override the preset; their displayed defaults are PaintConfig's."""
+    names = {field.name for field in fields(PaintConfig)}
+    # By the enum's name: typer vendors click (typer._click) in new releases and uses click in old.
+    given = {name: value for name, value in ctx.params.items()
+             if name in names and ctx.get_parameter_source(name).name != "DEFAULT"}
+    try:
+        return preset_config(preset, **given) if preset is not None else PaintConfig(**given)
+    except ValueError as error:
+        fail(str(error))
 
 
 def _layers(text: str) -> tuple[str, ...]:
@@ -47,9 +65,11 @@ def _existing(path: Optional[Path]) -> Optional[Path]:
 
 
 def short_name(loss: str) -> str:
-    """'style:relu3_1' -> 'relu3_1', 'content:relu4_2' -> 'content', 'smoothness' -> 'tv'."""
+    """'style:relu3_1' -> 'relu3_1', 'gram:relu3_1' -> 'gram3_1', 'content:relu4_2' -> 'content',
+    'smoothness' -> 'tv'."""
     kind, _, layer = loss.partition(":")
-    return {"style": layer, "content": "content", "smoothness": "tv"}.get(kind, loss)
+    return {"style": layer, "gram": layer.replace("relu", "gram"), "content": "content",
+            "smoothness": "tv"}.get(kind, loss)
 
 
 def version_callback(value: bool) -> None:
@@ -64,29 +84,43 @@ def main(version: bool = typer.Option(False, "--version", callback=version_callb
     """Semantic style transfer: turn a few-colour doodle into a painting."""
 
 
+PRESET_HELP = "Start from a named preset (doodle presets lists them); flags given as well override its values."
+
+
 @app.command()
 def paint(
-    style: Path = typer.Option(..., help="The painting whose style to copy. Its map X_sem.png beside it is used when present."),
+    ctx: typer.Context,
+    style: list[Path] = typer.Option(..., help="The painting whose style to copy; repeat for several styles (see --style-blend). Its map X_sem.png beside it is used when present."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the painting (.png or .jpg)."),
     content: Optional[Path] = typer.Option(None, help="A photo to repaint (its map X_sem.png beside it is used when present)."),
     map_: Optional[Path] = typer.Option(None, "--map", help="The doodle to paint (target map). Default: OUTPUT's sidecar, e.g. out/coast_sem.png."),
-    style_map: Optional[Path] = typer.Option(None, help="Map of the style image. Default: STYLE's sidecar X_sem.png."),
+    style_map: Optional[list[Path]] = typer.Option(None, help="Map of the style image; repeat once per --style. Default: each STYLE's sidecar X_sem.png."),
     content_map: Optional[Path] = typer.Option(None, help="Map of the content image. Default: CONTENT's sidecar X_sem.png."),
     no_maps: bool = typer.Option(False, "--no-maps", help="Ignore all maps: plain style transfer or texture synthesis."),
     auto_maps: bool = typer.Option(False, "--auto-maps", help="Make the style's and the content's maps automatically when neither has one (see doodle segment)."),
     size: Optional[str] = typer.Option(None, help="Output size WIDTHxHEIGHT. Default: the content's, else the map's, else the style's."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT if it exists."),
     save_every: int = typer.Option(0, help="Also write the image every N evaluations into OUTPUT_frames/ (0 = off)."),
-    style_layers: str = typer.Option(",".join(default_of("style_layers")), help=help_of("style_layers")),
-    content_layers: str = typer.Option(",".join(default_of("content_layers")), help=help_of("content_layers")),
+    preset: Optional[str] = typer.Option(None, help=PRESET_HELP),
+    style_loss: str = _option("style_loss"),
+    style_layers: str = _option("style_layers"),
+    content_layers: str = _option("content_layers"),
     style_weight: float = _option("style_weight"),
     content_weight: float = _option("content_weight"),
     smoothness: float = _option("smoothness"),
     semantic_weight: float = _option("semantic_weight"),
     variety: float = _option("variety"),
+    style_blend: str = _option("style_blend"),
+    style_scale: float = _option("style_scale"),
+    style_rotations: str = _option("style_rotations"),
+    style_scales: str = _option("style_scales"),
+    colors: str = _option("colors"),
     phases: int = _option("phases"),
     iterations: int = _option("iterations"),
+    optimizer: str = _option("optimizer"),
+    learning_rate: float = _option("learning_rate"),
     init: str = _option("init"),
+    init_noise: float = _option("init_noise"),
     seed: int = _option("seed"),
     model: str = _option("model"),
     pooling: str = _option("pooling"),
@@ -101,51 +135,47 @@ def paint(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
 ) -> None:
     """Paint OUTPUT in the style of STYLE: from a doodle (--map), a photo (--content), or a texture (--size)."""
-    from .config import PaintConfig
-    from .synthesis import paint as run_paint
-    from .weights import WeightsUnavailable
-
-    try:
-        config = PaintConfig(
-            style_layers=_layers(style_layers), content_layers=_layers(content_layers),
-            style_weight=style_weight, content_weight=content_weight, smoothness=smoothness,
-            semantic_weight=semantic_weight, variety=variety, phases=phases, iterations=iterations,
-            init=init, seed=seed, model=model, pooling=pooling, matcher=matcher, search=search,
-            rematch_every=rematch_every, precision=precision, tolerance=tolerance,
-            memory_budget_mb=memory_budget_mb, slices=slices, device=device)
-    except ValueError as error:
-        fail(str(error))
+    config = config_from_flags(ctx, preset)
     if save_every < 0:
         fail("--save-every must not be negative")
 
     try:
-        for given, what in ((style, "image"), (content, "image"), (map_, "map"), (style_map, "map"),
-                            (content_map, "map")):
+        for given, what in ([(path, "image") for path in style] + [(content, "image"), (map_, "map")]
+                            + [(path, "map") for path in style_map or []] + [(content_map, "map")]):
             if given is not None:
                 require_file(given, what)
         if no_maps and auto_maps:
             fail("--no-maps and --auto-maps contradict each other; choose one")
+        if style_map and len(style_map) != len(style):
+            fail(f"{len(style_map)} --style-map for {len(style)} --style; give one map per style, in the same order")
         if no_maps:
-            style_map_path = target_map_path = None
+            style_map_paths, target_map_path = [None] * len(style), None
         else:
-            style_map_path = style_map or _existing(sidecar_map_path(style))
+            style_map_paths = [given or _existing(sidecar_map_path(path))
+                               for path, given in zip(style, style_map or [None] * len(style))]
             if content is not None:
                 if map_ is not None:
                     fail("--map is the doodle to paint; with --content give its map as --content-map")
                 target_map_path = content_map or _existing(sidecar_map_path(content))
             else:
                 target_map_path = map_ or _existing(sidecar_map_path(output))
+            mapped = [path for path in style_map_paths if path is not None]
+            if mapped and len(mapped) < len(style):
+                bare = next(path for path, found in zip(style, style_map_paths) if found is None)
+                fail(f"{bare}: has no map but {mapped[0]} does; give every --style a map (--style-map), or --no-maps")
+            style_map_path = mapped[0] if mapped else None
             if auto_maps:
                 _check_auto_maps(style, content, style_map_path, target_map_path)
             if style_map_path is not None and target_map_path is None and content is None and size is None:
-                fail(f"{style}: has a map but there is no doodle to paint; give --map, or --no-maps --size WxH for a texture")
+                fail(f"{style_map_path}: the style has a map but there is no doodle to paint; give --map, or "
+                     "--no-maps --size WxH for a texture")
             if (style_map_path is None) != (target_map_path is None) and not auto_maps:
                 side = "--style-map" if style_map_path is None else ("--content-map" if content is not None else "--map")
                 have = target_map_path if style_map_path is None else style_map_path
                 fail(f"{have}: a map was found for one side only; give {side} too, or --no-maps to ignore maps")
-        inputs = [p for p in (style, content, style_map_path, target_map_path) if p is not None]
-        if init not in INIT_KINDS:
-            inputs.append(Path(init))
+        inputs = [p for p in (*style, content, *style_map_paths, target_map_path) if p is not None]
+        if config.init not in INIT_KINDS:
+            inputs.append(Path(config.init))
         output = check_writable(output, inputs, force)
         size_wh = parse_size(size) if size is not None else None
     except DoodleError as error:
@@ -154,9 +184,27 @@ def paint(
     frames_dir = output.with_name(output.stem + "_frames")
     if save_every and frames_dir.exists() and not frames_dir.is_dir():
         fail(f"{frames_dir}: is a file, so frames cannot go there; move it or drop --save-every")
-    style_map_input, target_map_input = style_map_path, target_map_path
-    if auto_maps and style_map_path is None:
-        style_map_input, target_map_input = _make_maps(style, content, quiet)
+    style_map_inputs, target_map_input = style_map_paths, target_map_path
+    if auto_maps and all(path is None for path in style_map_paths):
+        *style_map_inputs, target_map_input = _make_maps(style, content, quiet)
+    result = _run_paint(style, style_map_inputs if any(m is not None for m in style_map_inputs) else None,
+                        content, target_map_input, size_wh, config, quiet, save_every, frames_dir)
+    try:
+        make_parent(output)
+        write_image(output, result.image)
+    except DoodleError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"{output}: cannot write the painting ({error.strerror or error}); choose another --output")
+    _report(output, result, quiet)
+
+
+def _run_paint(styles, style_maps, content, target_map, size_wh, config, quiet: bool, save_every: int = 0,
+               frames_dir: Optional[Path] = None):
+    """Run the engine under a progress bar; errors become one line, Ctrl-C before any image exit 130."""
+    from .synthesis import paint as run_paint
+    from .weights import WeightsUnavailable
+
     bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                    TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
                    console=console, disable=quiet, transient=False)
@@ -175,22 +223,18 @@ def paint(
 
     try:
         with bar:
-            result = run_paint(style, style_map=style_map_input, content=content,
-                               content_map=target_map_input if content is not None else None,
-                               target_map=target_map_input if content is None else None,
-                               size=size_wh, config=config, callback=on_progress, on_note=note)
+            return run_paint(styles, style_map=style_maps, content=content,
+                             content_map=target_map if content is not None else None,
+                             target_map=target_map if content is None else None,
+                             size=size_wh, config=config, callback=on_progress, on_note=note)
     except (DoodleError, WeightsUnavailable) as error:
         fail(str(error))
     except KeyboardInterrupt:
         console.print("interrupted before the first image existed; nothing written")
         raise typer.Exit(EXIT_INTERRUPTED)
-    try:
-        make_parent(output)
-        write_image(output, result.image)
-    except DoodleError as error:
-        fail(str(error))
-    except OSError as error:
-        fail(f"{output}: cannot write the painting ({error.strerror or error}); choose another --output")
+
+
+def _report(output: Path, result, quiet: bool) -> None:
     record = result.record
     height, width = result.image.shape[:2]
     state = "interrupted; saved the image so far to" if record.interrupted else "wrote"
@@ -206,27 +250,28 @@ def paint(
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def _check_auto_maps(style: Path, content: Optional[Path], style_map: Optional[Path],
+def _check_auto_maps(styles: list[Path], content: Optional[Path], style_map: Optional[Path],
                      target_map: Optional[Path]) -> None:
-    """--auto-maps makes both maps together or none: maps made apart would not share colours."""
+    """--auto-maps makes all maps together or none: maps made apart would not share colours."""
     if content is None:
         fail("--auto-maps needs --content: a doodle's colours cannot be matched automatically; run "
-             f"'doodle segment {style}' and draw the doodle in the colours of the map it makes")
+             f"'doodle segment {' '.join(map(str, styles))}' and draw the doodle in the colours of the map it makes")
     if (style_map is None) != (target_map is None):
-        have, lacking = (target_map, style) if style_map is None else (style_map, content)
+        have, lacking = (target_map, styles[0]) if style_map is None else (style_map, content)
         fail(f"--auto-maps: {have} is a map but {lacking} has none, and maps made apart would not share "
              "colours; give both maps, or move this one away to have both made")
     if style_map is not None:
         note(f"{style_map} and {target_map} are used as they are; --auto-maps makes maps only when there are none")
 
 
-def _make_maps(style: Path, content: Path, quiet: bool):
-    """Maps for the style and content images, labelled together; notes say how they were made."""
+def _make_maps(styles: list[Path], content: Path, quiet: bool):
+    """Maps for the style images and the content, labelled together; notes say how they were made."""
     from segmentation import segment
 
+    images = [*styles, content]
     try:
         with console.status("making the semantic maps") if not quiet else contextlib.nullcontext():
-            made = segment([style, content], on_note=note)
+            made = segment(images, on_note=note)
     except DoodleError as error:
         fail(str(error))
     except KeyboardInterrupt:
@@ -234,8 +279,8 @@ def _make_maps(style: Path, content: Path, quiet: bool):
         raise typer.Exit(EXIT_INTERRUPTED)
     labels = ", ".join(made.names[label] for label in made.present)
     note(f"made the maps automatically ({made.method} method: {labels}); "
-         f"'doodle segment {style} {content}' saves them for editing")
-    return made.maps[0], made.maps[1]
+         f"'doodle segment {' '.join(map(str, images))}' saves them for editing")
+    return made.maps
 
 
 @app.command()
@@ -299,6 +344,88 @@ def segment(
     console.print(f"{made.method} method, {made.count} labels: {legend}", highlight=False, soft_wrap=True)
     for path in map_paths + ([preview_path] if preview else []):
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command("presets")
+def list_presets() -> None:
+    """List the presets for --preset: what each is for, and the flags it stands for."""
+    for preset in presets().values():
+        typer.echo(f"{preset.name}: {preset.description}")
+        flags = []
+        for name, value in preset.settings.items():
+            text = ",".join(str(item) for item in value) if isinstance(value, tuple) else str(value)
+            flags.append(f"--{name.replace('_', '-')} {text}")
+        typer.echo("  " + " ".join(flags))
+
+
+@app.command()
+def texture(
+    ctx: typer.Context,
+    references: list[Path] = typer.Argument(..., help="Reference images of one style; their maps X_sem.png are used when all have one."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the exemplar (.png or .jpg); with maps, its map goes beside it as OUTPUT_sem.png."),
+    weights_: Optional[str] = typer.Option(None, "--weights", help="Weight of each reference, e.g. 2,1,1 (default: equal)."),
+    size: Optional[str] = typer.Option(None, help="Exemplar size WIDTHxHEIGHT. Default: the layout's, else the first reference's."),
+    map_: Optional[Path] = typer.Option(None, "--map", help="Layout of the exemplar in the references' map colours. Default: the first reference's map."),
+    no_maps: bool = typer.Option(False, "--no-maps", help="Ignore the references' maps: one texture for the whole image."),
+    preset: str = typer.Option("painterly", help="Preset whose loss and layers to use (doodle presets); flags below override it."),
+    style_loss: str = _option("style_loss"),
+    style_layers: str = _option("style_layers"),
+    style_weight: float = _option("style_weight"),
+    smoothness: float = _option("smoothness"),
+    phases: int = _option("phases"),
+    iterations: int = typer.Option(100, help="Iterations per phase, at most."),
+    seed: int = _option("seed"),
+    model: str = _option("model"),
+    device: str = _option("device"),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT (and its map) if they exist."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
+) -> None:
+    """Make one style exemplar from several references: usable directly as --style, per label with maps."""
+    from .images import resize_map
+
+    config = config_from_flags(ctx, preset)
+    # Textures grow from noise: the preset's start from a content image has no content here. The
+    # iterations default differs from paint's, since statistics from noise need more steps.
+    try:
+        config = config.with_overrides(init="noise", init_noise=0.0, colors="none", content_weight=0.0,
+                                       style_blend=weights_, iterations=iterations)
+    except ValueError as error:
+        fail(str(error).replace("--style-blend", "--weights"))
+    try:
+        for reference in references:
+            require_file(reference, "image")
+        if map_ is not None:
+            require_file(map_, "map")
+        if no_maps and map_ is not None:
+            raise DoodleError("--map gives the exemplar's layout in map colours; it cannot go with --no-maps")
+        maps = [] if no_maps else [_existing(sidecar_map_path(reference)) for reference in references]
+        if any(found is None for found in maps):
+            if map_ is not None:
+                bare = next(ref for ref, found in zip(references, maps) if found is None)
+                raise DoodleError(f"{bare}: has no map X_sem.png, so --map cannot be used; map it with doodle segment")
+            maps = []
+        output = check_writable(output, [*references, *maps, *([map_] if map_ else [])], force)
+        outputs = [output]
+        if maps:
+            outputs.append(check_writable(sidecar_map_path(output), [*references, *maps], force))
+        size_wh = parse_size(size) if size is not None else None
+        layout = None
+        if maps:
+            layout = read_map(map_ or maps[0])
+            if size_wh is not None:
+                layout = resize_map(layout, size_wh)
+            size_wh = None  # the layout sets the size now
+    except DoodleError as error:
+        fail(str(error))
+    result = _run_paint(references, maps or None, None, layout, size_wh, config, quiet)
+    files = [(output, result.image)] + ([(outputs[1], layout)] if maps else [])
+    try:
+        write_images(files)
+    except OSError as error:
+        fail(f"{output}: cannot write the exemplar ({error.strerror or error}); choose another --output")
+    _report(output, result, quiet)
+    if maps and not quiet:
+        console.print(f"wrote {outputs[1]}, the exemplar's map: use --style {output} as it is", highlight=False)
 
 
 @app.command()

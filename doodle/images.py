@@ -93,6 +93,11 @@ def check_map_matches(image_shape: tuple[int, ...], map_shape: tuple[int, ...],
         )
 
 
+def resize_map(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A map at (width, height), nearest-neighbour so that no new colours appear."""
+    return np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST))
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'512x384' -> (512, 384) as (width, height)."""
     try:

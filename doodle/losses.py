@@ -3,8 +3,9 @@
 Every term is built once per phase (all style-side work happens there) and then called at each
 evaluation as `term(image, features) -> scalar`. Feature losses are divided by the mean square of
 their reference features, so weights mean the same with VGG19 (0-1 inputs) and Caffe VGG16
-(0-255 inputs), and layers of different magnitude count alike. A Gram or masked-Gram style term,
-or one that pools several style images, is one more class with the same call.
+(0-255 inputs), and layers of different magnitude count alike. Style terms come in two kinds:
+`SemanticPatchLoss` (nearest 3x3 patches, pooled over several style images and their augmented
+copies) and `GramLoss` (Gatys' Gram matrices, one per label when there are maps).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .semantic import resize_channels
 
 from .matching import PATCH_SIZE, LabelPartitionedMatcher, PatchMatcher, extract_patches, make_matcher, normalise_rows
 
@@ -51,6 +54,43 @@ def patch_labels(map_patches: torch.Tensor, labels: int) -> tuple[torch.Tensor, 
 
 
 @dataclass
+class StyleLayer:
+    """One style image (or an augmented copy of one) at one layer: what goes into a pooled bank."""
+
+    features: torch.Tensor  # (1, C, H, W)
+    channels: torch.Tensor | None = None  # (1, K, H, W) label channels, or None without maps
+    valid: torch.Tensor | None = None  # (1, 1, H, W), 1 where the copy has pixels (rotations leave corners empty)
+    share: float = 1.0  # fraction of its patches that enter the bank: how --style-blend weighs patch banks
+
+
+def spread_indices(count: int, keep: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """`keep` indices spread evenly over range(count): a deterministic, spatially even subsample."""
+    return torch.div(torch.arange(keep, device=device) * count, keep, rounding_mode="floor")
+
+
+def pooled_patches(samples: list[StyleLayer]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The 3x3 feature patches (and map patches) of several style samples in one bank.
+
+    Patches that reach into a copy's empty corners are left out; each sample then keeps `share` of
+    its patches, spread evenly over the image, so a style blended at 0.3 next to one at 0.7 offers
+    3/7 as many patches per unit of area."""
+    feature_rows, map_rows = [], []
+    with_maps = all(sample.channels is not None for sample in samples)
+    for sample in samples:
+        patches = extract_patches(sample.features)
+        keep = torch.arange(len(patches), device=patches.device)
+        if sample.valid is not None:
+            # a cell counts when it is (almost) all image; a patch when all 9 cells do
+            keep = keep[extract_patches(sample.valid).amin(1) > 0.99]
+        if sample.share < 1:
+            keep = keep[spread_indices(len(keep), max(1, round(len(keep) * sample.share)), keep.device)]
+        feature_rows.append(patches[keep])
+        if with_maps:
+            map_rows.append(extract_patches(sample.channels)[keep])
+    return torch.cat(feature_rows), (torch.cat(map_rows) if with_maps else None)
+
+
+@dataclass
 class TermStats:
     """What a term did during one phase: time spent searching for matches, and how often."""
 
@@ -70,12 +110,16 @@ class SemanticPatchLoss:
     the same matches inside labels when `semantic_weight` >= 1.
     """
 
-    def __init__(self, layer: str, style_features: torch.Tensor, style_channels: torch.Tensor | None,
+    def __init__(self, layer: str, style: torch.Tensor | list[StyleLayer], style_channels: torch.Tensor | None,
                  target_channels: torch.Tensor | None, semantic_weight: float,
                  matcher: str = "exact", matcher_options: dict | None = None, by_label: bool = False,
                  rematch_every: int = 1) -> None:
+        """`style` is one style's features (1, C, H, W) with `style_channels` its map, or a list of
+        `StyleLayer` samples (several styles, augmented copies) whose banks are pooled; then
+        `style_channels` is unused, each sample carries its own."""
         self.layer = layer
-        style_patches = extract_patches(style_features)
+        samples = style if isinstance(style, list) else [StyleLayer(style, style_channels)]
+        style_patches, pooled_map_patches = pooled_patches(samples)
         self.scale = style_patches.pow(2).mean().clamp_min(1e-12)
         # Column layout and energies, once per phase, for folding matches at every search; the
         # row layout is not kept (at 1024x768 it would be 450 MB more).
@@ -88,12 +132,12 @@ class SemanticPatchLoss:
         self.index: torch.Tensor | None = None
         self.coverage: torch.Tensor | None = None
         style_map_patches = None
-        if style_channels is not None and target_channels is not None and semantic_weight > 0:
-            style_map_patches = extract_patches(style_channels)
+        if pooled_map_patches is not None and target_channels is not None and semantic_weight > 0:
+            style_map_patches = pooled_map_patches
             self.target_map_patches = extract_patches(target_channels)
         bank = semantic_descriptors(style_patches, style_map_patches, semantic_weight)
         if by_label and style_map_patches is not None:
-            labels = style_channels.shape[1]
+            labels = target_channels.shape[1]
             bank_labels, _ = patch_labels(style_map_patches, labels)
             _, query_labels = patch_labels(self.target_map_patches, labels)
             self.matcher: PatchMatcher = LabelPartitionedMatcher(bank, bank_labels, query_labels, matcher,
@@ -138,6 +182,87 @@ class SemanticPatchLoss:
                             - 2 * (self.folded_target * layer_features).sum() + self.matched_energy)
         # Mean over patch elements, as relative_mse(patches, matched) would give.
         return squared_distance.clamp_min(0) / self.elements / self.scale
+
+
+def gram_matrix(features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """(1, C, H, W) -> (C, C) Gram matrix F F^T / M, the mean over the M positions; with `weights`
+    (H, W), a weighted mean: the masked Gram of one label, normalised by its area."""
+    flat = features.flatten(2)[0]
+    if weights is None:
+        return flat @ flat.T / flat.shape[1]
+    weights = weights.flatten()
+    return (flat * weights) @ flat.T / weights.sum().clamp_min(1e-8)
+
+
+def gram_distance(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gatys' E_l = sum (G - A)^2 / (4 N^2 M^2) for N channels; Grams here are already divided by M
+    (each by its own image's M, so the painting and the style may differ in size)."""
+    return (gram - target).pow(2).sum() / (4 * gram.shape[0] ** 2)
+
+
+# A label takes part in a masked Gram loss when it covers at least this many cells of the layer on
+# both sides: below one cell its Gram is the statistics of a blurred edge, not of a region.
+MIN_LABEL_CELLS = 1.0
+
+
+class GramLoss:
+    """Gatys' style loss on one layer: the painting's Gram matrix pulled toward the style's.
+
+    With maps it becomes the masked (semantic) Gram loss: one Gram matrix per label, computed on
+    features weighted by the label's downsampled map and normalised by its area, so every region
+    takes the statistics of its own label; labels count by their share of the painting. Several
+    styles blend their (per-label) Grams with their weights. The loss is divided by its value for an
+    all-zero image, like the other terms."""
+
+    def __init__(self, layer: str, styles: list[tuple[torch.Tensor, torch.Tensor | None, float]],
+                 target_channels: torch.Tensor | None) -> None:
+        """`styles` holds (features (1, C, H, W), label channels (1, K, H, W) or None, weight) per style."""
+        self.layer = layer
+        self.stats = TermStats()
+        self.target_channels = target_channels
+        self.masks: torch.Tensor | None = None
+        with_maps = target_channels is not None and all(channels is not None for _, channels, _ in styles)
+        labels = target_channels.shape[1] if with_maps else 1
+        targets, present = [], []
+        for label in range(labels):
+            blended, total = None, 0.0
+            for features, channels, weight in styles:
+                mask = channels[0, label] if with_maps else None
+                if weight <= 0 or (mask is not None and mask.sum() < MIN_LABEL_CELLS):
+                    continue
+                gram = gram_matrix(features, mask) * weight
+                blended, total = (gram if blended is None else blended + gram), total + weight
+            if blended is not None:
+                targets.append(blended / total)
+                present.append(label)
+        self.labels = present
+        self.targets = torch.stack(targets)
+        self.with_maps = with_maps
+        # Without maps the scale is fixed now; with maps it depends on the label shares in the
+        # painting's grid, known at the first call.
+        self.scale = gram_distance(torch.zeros_like(self.targets[0]), self.targets[0]).clamp_min(1e-12)
+
+    def _target_masks(self, grid: tuple[int, int]) -> torch.Tensor:
+        if self.masks is None or tuple(self.masks.shape[-2:]) != grid:
+            self.masks = resize_channels(self.target_channels, grid)[0, self.labels]
+            areas = self.masks.flatten(1).sum(1)
+            # Labels thinner than a cell here would pull toward statistics they cannot show.
+            self.shares = torch.where(areas >= MIN_LABEL_CELLS, areas, torch.zeros_like(areas))
+            self.shares = self.shares / self.shares.sum().clamp_min(1e-8)
+            self.scale = sum(share * gram_distance(torch.zeros_like(target), target)
+                             for share, target in zip(self.shares, self.targets)).clamp_min(1e-12)
+        return self.masks
+
+    def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        layer_features = features[self.layer]
+        if not self.with_maps:
+            return gram_distance(gram_matrix(layer_features), self.targets[0]) / self.scale
+        masks = self._target_masks(tuple(layer_features.shape[-2:]))
+        loss = layer_features.new_zeros(())
+        for mask, share, target in zip(masks, self.shares, self.targets):
+            if share > 0:
+                loss = loss + share * gram_distance(gram_matrix(layer_features, mask), target)
+        return loss / self.scale
 
 
 class ContentLoss:

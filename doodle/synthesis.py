@@ -7,23 +7,26 @@ and `paint` returns the image together with a `PaintRecord` of what happened.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
 
+from .colors import keep_luminance, match_colours
 from .config import CONVERGENCE_WINDOW, INIT_KINDS, PaintConfig
 from .encoder import VGGEncoder, check_layers, layer_channels, layer_stride, load_encoder
 from .errors import DoodleError
 from .images import check_map_matches, read_image, read_map
-from .losses import ContentLoss, SemanticPatchLoss, Smoothness, WeightedTerm
+from .losses import ContentLoss, GramLoss, SemanticPatchLoss, Smoothness, StyleLayer, WeightedTerm
 from .matching import BYTES_PER_SCORE, PATCH_SIZE, chunk_rows, fast_bfloat16, resolve_matcher
 from .semantic import label_maps, one_hot, resize_channels
 
 ImageLike = str | Path | np.ndarray
+ImagesLike = ImageLike | Sequence[ImageLike]
 # Pixel range of uniform noise: the original tool's 16..240, away from clipped extremes.
 NOISE_RANGE = (16 / 255, 240 / 255)
 LBFGS_HISTORY = 50
@@ -170,15 +173,18 @@ def fit_phases(sides: list[tuple[str, int]], layers: list[str], phases: int) -> 
                       f"{smallest_side(layers, 1)} px; use a larger image or --size, or shallower --style-layers")
 
 
-def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int], labels: int,
+def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | list[tuple[int, int]], labels: int,
                    config: PaintConfig, layers: list[str]) -> int:
-    """Peak memory of the finest phase: style patch banks, one score block, patches and network
-    activations with their gradients. Deliberately generous; used to refuse hopeless runs."""
+    """Peak memory of the finest phase: style patch banks (of every style and copy in `style_hw`),
+    one score block, patches and network activations with their gradients. Deliberately generous;
+    used to refuse hopeless runs."""
     total = 0
-    for name in config.style_layers:
+    style_sizes = style_hw if isinstance(style_hw, list) else [style_hw]
+    patch_layers = config.style_layer_names if "patch" in config.style_loss_weights else ()
+    for name in patch_layers:
         stride = layer_stride(name)
         channels = layer_channels(name)
-        bank = max(0, style_hw[0] // stride - 2) * max(0, style_hw[1] // stride - 2)
+        bank = sum(max(0, h // stride - 2) * max(0, w // stride - 2) for h, w in style_sizes)
         queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
         # raw patches and their column copy, the normalised descriptors with map channels, the
         # per-label copies of those (patches on label edges sit in several) and bfloat16 copies
@@ -226,24 +232,75 @@ def label_search(config: PaintConfig) -> bool:
     return config.search == "label" and config.semantic_weight >= 1
 
 
-def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: dict[str, torch.Tensor],
-                 style_channels: torch.Tensor | None, target_channels: torch.Tensor | None,
-                 content_features: dict[str, torch.Tensor] | None, matcher: str) -> list[WeightedTerm]:
+@dataclass
+class StyleCopy:
+    """One style image, or a rotated or rescaled copy of one, at its full working size."""
+
+    image: torch.Tensor  # (1, 3, H, W)
+    channels: torch.Tensor | None  # (1, K, H, W) label channels, None without maps
+    valid: torch.Tensor | None  # (1, 1, H, W): 1 where the copy has pixels; None when all of it does
+    weight: float  # the style's --style-blend weight, normalised to sum to 1 over the styles
+    share: float  # fraction of its patches in the pooled bank: weight / the largest weight
+    base: bool  # the style itself (Gram targets and colours come from these only)
+
+
+def style_copies(image: torch.Tensor, channels: torch.Tensor | None, weight: float, share: float,
+                 rotations: Sequence[float], scales: Sequence[float]) -> list[StyleCopy]:
+    """The style itself, then copies at every other scale and angle (as CNNMRF augments its bank).
+    Rotated copies grow to hold the whole turned image; `valid` marks its empty corners."""
+    copies = [StyleCopy(image, channels, None, weight, share, True)]
+    for scale in dict.fromkeys((1.0, *scales)):
+        hw = (max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale)))
+        scaled = resize_image(image, hw)
+        scaled_channels = resize_channels(channels, hw) if channels is not None else None
+        for angle in dict.fromkeys((0.0, *rotations)):
+            if scale == 1.0 and angle % 360 == 0:
+                continue
+            if angle % 360 == 0:
+                copies.append(StyleCopy(scaled, scaled_channels, None, weight, share, False))
+                continue
+            turn = dict(angle=angle, expand=True)
+            valid = TF.rotate(torch.ones_like(scaled[:, :1]), interpolation=TF.InterpolationMode.BILINEAR, **turn)
+            copies.append(StyleCopy(
+                TF.rotate(scaled, interpolation=TF.InterpolationMode.BILINEAR, **turn),
+                TF.rotate(scaled_channels, interpolation=TF.InterpolationMode.NEAREST, **turn)
+                if scaled_channels is not None else None,
+                valid, weight, share, False))
+    return copies
+
+
+def _build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple[StyleCopy, dict[str, torch.Tensor]]],
+                 target_channels: torch.Tensor | None, content_features: dict[str, torch.Tensor] | None,
+                 matcher: str) -> list[WeightedTerm]:
+    """The loss terms of one phase; `copies` pairs every style copy with its features this phase."""
     matcher_options = {"budget_bytes": config.memory_budget_mb * 2**20, "slices": config.slices,
                        "variety": config.variety}
+    kinds = config.style_loss_weights
+    use_maps = target_channels is not None and config.semantic_weight > 0
     terms = []
-    for layer in config.style_layers:
-        features = style_features[layer]
-        layer_hw = tuple(features.shape[-2:])
-        style_map = resize_channels(style_channels, layer_hw) if style_channels is not None else None
+    for layer, share in config.weighted_style_layers:
+        stride = layer_stride(layer)
         target_map = None
         if target_channels is not None:
-            stride = layer_stride(layer)
             target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
-        term = SemanticPatchLoss(layer, features, style_map, target_map, config.semantic_weight,
-                                 matcher, matcher_options, by_label=label_search(config),
-                                 rematch_every=config.rematch_every)
-        terms.append(WeightedTerm(f"style:{layer}", config.style_weight / len(config.style_layers), term))
+        samples = []
+        for copy, features in copies:
+            layer_hw = tuple(features[layer].shape[-2:])
+            samples.append((copy, StyleLayer(
+                features[layer],
+                resize_channels(copy.channels, layer_hw) if copy.channels is not None else None,
+                resize_channels(copy.valid, layer_hw) if copy.valid is not None else None,
+                copy.share)))
+        if "patch" in kinds:
+            term = SemanticPatchLoss(layer, [sample for _, sample in samples], None, target_map,
+                                     config.semantic_weight, matcher, matcher_options, by_label=label_search(config),
+                                     rematch_every=config.rematch_every)
+            terms.append(WeightedTerm(f"style:{layer}", config.style_weight * kinds["patch"] * share, term))
+        if "gram" in kinds:
+            bases = [(sample.features, sample.channels if use_maps else None, copy.weight)
+                     for copy, sample in samples if copy.base]
+            term = GramLoss(layer, bases, target_map if use_maps else None)
+            terms.append(WeightedTerm(f"gram:{layer}", config.style_weight * kinds["gram"] * share, term))
     if content_features is not None and config.content_weight > 0:
         for layer in config.content_layers:
             terms.append(WeightedTerm(f"content:{layer}", config.content_weight / len(config.content_layers),
@@ -253,11 +310,19 @@ def _build_terms(config: PaintConfig, out_hw: tuple[int, int], style_features: d
     return terms
 
 
-def style_noise(style: torch.Tensor, style_channels: torch.Tensor | None, target_channels: torch.Tensor | None,
-                out_hw: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+def style_noise(style: torch.Tensor | list[torch.Tensor], style_channels: torch.Tensor | list | None,
+                target_channels: torch.Tensor | None, out_hw: tuple[int, int], generator: torch.Generator,
+                weights: Sequence[float] | None = None) -> torch.Tensor:
     """Noise whose pixels are drawn at random from the style image, label by label when there are
     maps. Starting from the right palette in every region matters: patch matching refines texture
-    well but barely moves a region's overall colour, so grey noise leaves regions washed out."""
+    well but barely moves a region's overall colour, so grey noise leaves regions washed out.
+
+    With several styles (lists of images and of channels), each style gives pixels in proportion to
+    its weight."""
+    if isinstance(style, list) and len(style) == 1:
+        style, style_channels = style[0], style_channels[0] if isinstance(style_channels, list) else style_channels
+    if isinstance(style, list):
+        return _blended_noise(style, style_channels, target_channels, out_hw, generator, weights)
     pixels = style[0].flatten(1)  # (3, H*W)
     if style_channels is None or target_channels is None:
         index = torch.randint(pixels.shape[1], (out_hw[0] * out_hw[1],), generator=generator)
@@ -275,19 +340,52 @@ def style_noise(style: torch.Tensor, style_channels: torch.Tensor | None, target
     return noise.view(1, 3, *out_hw)
 
 
-def _initial_image(config: PaintConfig, out_hw: tuple[int, int], style: torch.Tensor,
-                   style_channels: torch.Tensor | None, target_channels: torch.Tensor | None,
-                   content: torch.Tensor | None, init_image: np.ndarray | None, generator: torch.Generator,
-                   device: torch.device) -> torch.Tensor:
+def _blended_noise(styles: list[torch.Tensor], channels: list[torch.Tensor] | None, target_channels: torch.Tensor | None,
+                   out_hw: tuple[int, int], generator: torch.Generator, weights: Sequence[float] | None) -> torch.Tensor:
+    weights = list(weights) if weights is not None else [1.0] * len(styles)
+    pixels = torch.cat([style[0].flatten(1) for style in styles], 1).cpu()
+    owner = torch.cat([torch.full((style.shape[-2] * style.shape[-1],), i)
+                       for i, style in enumerate(styles)])
+    with_maps = channels is not None and target_channels is not None
+    if with_maps:
+        style_labels = torch.cat([resize_channels(c, tuple(s.shape[-2:])).argmax(1).flatten().cpu()
+                                  for s, c in zip(styles, channels)])
+        target_labels = resize_channels(target_channels, out_hw).argmax(1).flatten().cpu()
+    else:
+        style_labels = torch.zeros(pixels.shape[1], dtype=torch.long)
+        target_labels = torch.zeros(out_hw[0] * out_hw[1], dtype=torch.long)
+    noise = torch.empty(3, target_labels.numel())
+    for label in target_labels.unique():
+        where = (target_labels == label).nonzero().squeeze(1)
+        source = (style_labels == label).nonzero().squeeze(1)
+        if source.numel() == 0:
+            source = torch.arange(pixels.shape[1])
+        # each style's pixels together weigh as much as its blend weight, however many it has
+        counts = torch.bincount(owner[source], minlength=len(styles)).clamp_min(1).float()
+        probability = torch.tensor(weights, dtype=torch.float32)[owner[source]] / counts[owner[source]]
+        pick = torch.multinomial(probability, where.numel(), replacement=True, generator=generator)
+        noise[:, where] = pixels[:, source[pick]]
+    return noise.view(1, 3, *out_hw).to(styles[0].device)
+
+
+def _initial_image(config: PaintConfig, out_hw: tuple[int, int], styles: list[torch.Tensor],
+                   style_channels: list[torch.Tensor] | None, weights: list[float],
+                   target_channels: torch.Tensor | None, content: torch.Tensor | None,
+                   init_image: np.ndarray | None, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    def noise() -> torch.Tensor:
+        return style_noise(styles, style_channels, target_channels, out_hw, generator, weights)
+
     if config.init == "noise":
-        return style_noise(style, style_channels, target_channels, out_hw, generator)
+        return noise()
     if config.init == "uniform":
         low, high = NOISE_RANGE
-        noise = torch.rand((1, 3, *out_hw), generator=generator)
-        return (low + (high - low) * noise).to(device)
-    if config.init == "content":
-        return resize_image(content, out_hw)
-    return resize_image(image_to_tensor(init_image, device), out_hw)
+        uniform = torch.rand((1, 3, *out_hw), generator=generator)
+        return (low + (high - low) * uniform).to(device)
+    start = resize_image(content if config.init == "content" else image_to_tensor(init_image, device), out_hw)
+    if config.init_noise > 0:
+        # Some noise lets the style replace the photo's fine detail rather than only tint it.
+        start = (1 - config.init_noise) * start + config.init_noise * noise()
+    return start
 
 
 def _mode(content: np.ndarray | None, target_map: np.ndarray | None) -> str:
@@ -296,7 +394,13 @@ def _mode(content: np.ndarray | None, target_map: np.ndarray | None) -> str:
     return "doodle" if target_map is not None else "texture"
 
 
-def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: ImageLike | None = None,
+def _as_list(value: ImagesLike | None) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: ImageLike | None = None,
           content_map: ImageLike | None = None, target_map: ImageLike | None = None,
           size: tuple[int, int] | None = None, config: PaintConfig = PaintConfig(),
           callback: Callable[[Progress], None] | None = None,
@@ -307,50 +411,14 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     Modes follow from what is given: `target_map` (a doodle) and `style_map` paint a new picture of
     that layout; `content` repaints a photo (with `content_map` and `style_map`: semantic transfer);
     `style` alone with `size` (width, height) synthesises a texture. Images are paths or float
-    arrays HxWx3 in [0, 1]; maps are paths or uint8 arrays HxWx3. `callback` hears every
+    arrays HxWx3 in [0, 1]; maps are paths or uint8 arrays HxWx3. `style` may be a list of several
+    styles (with a list of as many maps), weighed by `config.style_blend`. `callback` hears every
     evaluation; `on_note` hears each note (a dropped phase, a borrowed label) as it arises.
     Ctrl-C (KeyboardInterrupt) stops the run early and returns the image so far, with
     `record.interrupted` set.
     """
     started = time.perf_counter()
-    style_name, content_name = _name(style, "style"), _name(content, "content")
-    style_image = _load(style, read_image, "style")
-    content_image = _load(content, read_image, "content")
-    style_labels_image = _load(style_map, read_map, "style_map")
-    target_side_map = _load(content_map if content is not None else target_map, read_map,
-                            "content_map" if content is not None else "target_map")
-    target_map_name = _name(content_map if content is not None else target_map, "map")
-    if config.init == "content" and content is None:
-        raise DoodleError("--init content needs a --content image; use --init noise or a path")
-    init_image = None if config.init in INIT_KINDS else read_image(config.init)
-    if content is not None and target_map is not None:
-        raise DoodleError("give the content's map as content_map (--content-map), not as target_map (--map)")
-    if (style_labels_image is None) != (target_side_map is None):
-        missing = "the style" if style_labels_image is None else ("the content" if content is not None else "the target")
-        raise DoodleError(f"a semantic map was given for one side only; give {missing} a map too, or use no maps")
-    if style_labels_image is not None:
-        check_map_matches(style_image.shape, style_labels_image.shape, style_name, _name(style_map, "style map"))
-    if content_image is not None and target_side_map is not None:
-        check_map_matches(content_image.shape, target_side_map.shape, content_name, target_map_name)
-
-    mode = _mode(content_image, target_side_map)
-    # The output takes the size of the content, else of the doodle, else of the style.
-    layout, layout_name = next((image, name) for image, name in ((content_image, content_name),
-                                                                 (target_side_map, target_map_name),
-                                                                 (style_image, style_name)) if image is not None)
-    out_hw = tuple(int(side) for side in (layout.shape[:2] if size is None else (size[1], size[0])))
-    texture = mode == "texture"
-    if size is not None and not texture:
-        # A doodle or photo keeps its proportions; only a texture may take any shape.
-        check_map_matches(out_hw, layout.shape, f"--size {size[0]}x{size[1]}", layout_name)
-    # The style's brush strokes keep their size relative to the picture: when --size shrinks or
-    # grows the content or doodle, the style image is scaled by the same factor. A texture keeps
-    # the style's own scale, whatever its size.
-    style_factor = 1.0 if texture else out_hw[0] / layout.shape[0]
-    style_hw_full = (max(1, round(style_image.shape[0] * style_factor)),
-                     max(1, round(style_image.shape[1] * style_factor)))
-
-    record = PaintRecord(mode=mode, config=config)
+    record = PaintRecord(mode="", config=config)
 
     def note(texts: list[str]) -> None:
         record.notes.extend(texts)
@@ -358,25 +426,102 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
             if on_note is not None:
                 on_note(text)
 
+    styles_given, maps_given = _as_list(style), _as_list(style_map)
+    if not styles_given:
+        raise DoodleError("give at least one style image")
+    if maps_given and len(maps_given) != len(styles_given):
+        raise DoodleError(f"{len(maps_given)} style map(s) for {len(styles_given)} style image(s); give one map per "
+                          "style, or none")
+    maps_given = maps_given or [None] * len(styles_given)
+    if any(m is None for m in maps_given) and any(m is not None for m in maps_given):
+        raise DoodleError("some style images have maps and some not; give every style a map, or use no maps")
+    blend = config.style_blend or (1.0,) * len(styles_given)
+    if len(blend) != len(styles_given):
+        raise DoodleError(f"--style-blend has {len(blend)} weight(s) for {len(styles_given)} style image(s); "
+                          "give one weight per --style")
+    style_names = [_name(given, f"style {i + 1}") for i, given in enumerate(styles_given)]
+    dropped = [name for name, weight in zip(style_names, blend) if weight == 0]
+    if dropped:
+        note([f"{', '.join(dropped)}: blend weight 0, left out"])
+    kept = [i for i, weight in enumerate(blend) if weight > 0]
+    style_names = [style_names[i] for i in kept]
+    total_weight = sum(blend[i] for i in kept)
+    weights = [blend[i] / total_weight for i in kept]
+    style_images = [_load(styles_given[i], read_image, style_names[k]) for k, i in enumerate(kept)]
+    style_label_images = [_load(maps_given[i], read_map, f"map of {style_names[k]}") for k, i in enumerate(kept)]
+    with_style_maps = style_label_images[0] is not None
+    content_name = _name(content, "content")
+    content_image = _load(content, read_image, "content")
+    target_side_map = _load(content_map if content is not None else target_map, read_map,
+                            "content_map" if content is not None else "target_map")
+    target_map_name = _name(content_map if content is not None else target_map, "map")
+    if config.init == "content" and content is None:
+        raise DoodleError("--init content needs a --content image; use --init noise or a path")
+    if config.colors == "original" and content is None:
+        raise DoodleError("--colors original keeps the content's colours and needs --content; use --colors match")
+    init_image = None if config.init in INIT_KINDS else read_image(config.init)
+    if content is not None and target_map is not None:
+        raise DoodleError("give the content's map as content_map (--content-map), not as target_map (--map)")
+    if with_style_maps != (target_side_map is not None):
+        missing = "the style" if not with_style_maps else ("the content" if content is not None else "the target")
+        raise DoodleError(f"a semantic map was given for one side only; give {missing} a map too, or use no maps")
+    for image, labels, name, given in zip(style_images, style_label_images, style_names, maps_given):
+        if labels is not None:
+            check_map_matches(image.shape, labels.shape, name, _name(given, "style map"))
+    if content_image is not None and target_side_map is not None:
+        check_map_matches(content_image.shape, target_side_map.shape, content_name, target_map_name)
+
+    mode = _mode(content_image, target_side_map)
+    record.mode = mode
+    # The output takes the size of the content, else of the doodle, else of the (first) style.
+    layout, layout_name = next((image, name) for image, name in ((content_image, content_name),
+                                                                 (target_side_map, target_map_name),
+                                                                 (style_images[0], style_names[0]))
+                               if image is not None)
+    out_hw = tuple(int(side) for side in (layout.shape[:2] if size is None else (size[1], size[0])))
+    texture = mode == "texture"
+    if size is not None and not texture:
+        # A doodle or photo keeps its proportions; only a texture may take any shape.
+        check_map_matches(out_hw, layout.shape, f"--size {size[0]}x{size[1]}", layout_name)
+    # The style's brush strokes keep their size relative to the picture: when --size shrinks or
+    # grows the content or doodle, the style image is scaled by the same factor. A texture keeps
+    # the style's own scale, whatever its size. --style-scale comes on top.
+    style_factor = (1.0 if texture else out_hw[0] / layout.shape[0]) * config.style_scale
+    style_hws = [(max(1, round(image.shape[0] * style_factor)), max(1, round(image.shape[1] * style_factor)))
+                 for image in style_images]
+
     device = pick_device(config.device)
     record.device = str(device)
-    layers = list(dict.fromkeys(config.style_layers + (config.content_layers if content_image is not None else ())))
+    style_layers = list(config.style_layer_names)
+    layers = list(dict.fromkeys(style_layers + list(config.content_layers if content_image is not None else ())))
     check_layers("vgg19", layers)  # the superset: catch typos before any work; the model is checked later
-    sides = [(style_name, min(style_hw_full)), (layout_name if size is None else f"--size {size[0]}x{size[1]}",
-                                                 min(out_hw))]
+    sides = [(name, min(hw)) for name, hw in zip(style_names, style_hws)]
+    sides.append((layout_name if size is None else f"--size {size[0]}x{size[1]}", min(out_hw)))
     phases, notes = fit_phases(sides, layers, config.phases)
     note(notes)
 
     labels = 0
-    style_channels = target_channels = None
-    if style_labels_image is not None:
-        labelling = label_maps([style_labels_image], target_side_map)
+    style_channels: list[torch.Tensor] | None = None
+    target_channels = None
+    if with_style_maps:
+        labelling = label_maps(style_label_images, target_side_map)
         note(labelling.notes)
         labels = labelling.count
-        style_channels = one_hot(labelling.labels[0], labels).to(device)
-        target_channels = one_hot(labelling.labels[1], labels).to(device)
+        style_channels = [one_hot(found, labels).to(device) for found in labelling.labels[:-1]]
+        target_channels = one_hot(labelling.labels[-1], labels).to(device)
 
-    record.estimated_bytes = estimate_bytes(out_hw, style_hw_full, labels, config, layers)
+    copies: list[StyleCopy] = []
+    augment = "patch" in config.style_loss_weights
+    for index, (image, weight) in enumerate(zip(style_images, weights)):
+        tensor = resize_image(image_to_tensor(image, device), style_hws[index])
+        channels = resize_channels(style_channels[index], style_hws[index]) if style_channels else None
+        copies += style_copies(tensor, channels, weight, weight / max(weights),
+                               config.style_rotations if augment else (), config.style_scales if augment else ())
+    if len(copies) > len(style_images):
+        note([f"the patch bank holds {len(copies)} style images: {len(style_images)} style(s) and "
+              f"{len(copies) - len(style_images)} rotated or rescaled copies"])
+
+    record.estimated_bytes = estimate_bytes(out_hw, [tuple(c.image.shape[-2:]) for c in copies], labels, config, layers)
     free = available_memory(device)
     if free is not None and record.estimated_bytes > MEMORY_HEADROOM * free:
         raise DoodleError(
@@ -392,28 +537,33 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
     note([f"{out_hw[1]}x{out_hw[0]} on {device}, {record.precision} network, {record.matcher} search; "
           f"estimated peak memory {format_bytes(record.estimated_bytes)}"])
     generator = torch.Generator().manual_seed(config.seed)
-    style_full = image_to_tensor(style_image, device)
+    bases = [copy for copy in copies if copy.base]
     content_full = image_to_tensor(content_image, device) if content_image is not None else None
+    smallest_style = smallest_side(style_layers, 1)
     pixels: torch.Tensor | None = None
     try:
-        for index, (phase_hw, style_hw) in enumerate(zip(phase_sizes(*out_hw, phases),
-                                                         phase_sizes(*style_hw_full, phases))):
+        for index, phase_hw in enumerate(phase_sizes(*out_hw, phases)):
             phase_record = PhaseRecord(index + 1, (phase_hw[1], phase_hw[0]))
             record.phases.append(phase_record)
             if pixels is None:
-                pixels = _initial_image(config, phase_hw, style_full, style_channels, target_channels,
-                                        content_full, init_image, generator, device)
+                pixels = _initial_image(config, phase_hw, [copy.image for copy in bases],
+                                        [copy.channels for copy in bases] if with_style_maps else None, weights,
+                                        target_channels, content_full, init_image, generator, device)
             else:
                 pixels = F.interpolate(pixels, size=phase_hw, mode="bicubic", align_corners=False).clamp(0, 1)
             with torch.no_grad():
-                style_features = encode(encoder, resize_image(style_full, style_hw), config.style_layers,
-                                        record.precision)
+                copy_features = []
+                for copy in copies:
+                    copy_hw = phase_sizes(*copy.image.shape[-2:], phases)[index]
+                    if not copy.base and min(copy_hw) < smallest_style:
+                        continue  # a shrunken copy too small for the deepest layer at this phase
+                    copy_features.append((copy, encode(encoder, resize_image(copy.image, copy_hw), style_layers,
+                                                       record.precision)))
                 content_features = None
                 if content_full is not None:
                     content_features = encode(encoder, resize_image(content_full, phase_hw), config.content_layers,
                                               record.precision)
-            terms = _build_terms(config, phase_hw, style_features, style_channels, target_channels, content_features,
-                                 record.matcher)
+            terms = _build_terms(config, phase_hw, copy_features, target_channels, content_features, record.matcher)
             pixels, record.interrupted = _optimise(pixels, terms, encoder, layers, config, record.precision,
                                                    phase_record, phases, started, callback)
             if record.interrupted:
@@ -422,10 +572,19 @@ def paint(style: ImageLike, *, style_map: ImageLike | None = None, content: Imag
         record.interrupted = True
         if pixels is None:
             raise
-    record.seconds = time.perf_counter() - started
+    if tuple(pixels.shape[-2:]) != out_hw:  # interrupted before the last phase: still deliver the asked size
+        pixels = resize_image(pixels.detach(), out_hw)
     image = tensor_to_image(pixels)
-    if image.shape[:2] != out_hw:  # interrupted before the last phase: still deliver the asked size
-        image = tensor_to_image(resize_image(pixels.detach(), out_hw))
+    if config.colors == "original":
+        image = keep_luminance(image, tensor_to_image(resize_image(content_full, out_hw)))
+    elif config.colors == "match":
+        painted_labels = None
+        if target_channels is not None:
+            painted_labels = resize_channels(target_channels, out_hw).argmax(1)[0].cpu().numpy()
+        image = match_colours(image, painted_labels,
+                              [(picture, labelling.labels[i] if with_style_maps else None)
+                               for i, picture in enumerate(style_images)])
+    record.seconds = time.perf_counter() - started
     return PaintResult(image, record)
 
 
@@ -446,12 +605,15 @@ def _synchronise(device: torch.device) -> None:
 def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncoder, layers: list[str],
               config: PaintConfig, precision: str, phase_record: PhaseRecord, phases: int, started: float,
               callback: Callable[[Progress], None] | None) -> tuple[torch.Tensor, bool]:
-    """One phase of L-BFGS on the pixels: the result, and whether Ctrl-C cut it short."""
+    """One phase of L-BFGS (or Adam) on the pixels: the result, and whether Ctrl-C cut it short."""
     variable = pixels.detach().contiguous().clone().requires_grad_(True)
-    # One iteration per step() call, so that the loop can stop on convergence; L-BFGS keeps its
-    # history across calls, and without a line search it evaluates the loss once per iteration.
-    optimiser = torch.optim.LBFGS([variable], lr=1.0, max_iter=1, max_eval=1,
-                                  tolerance_grad=0.0, tolerance_change=0.0, history_size=LBFGS_HISTORY)
+    if config.optimizer == "adam":
+        optimiser: torch.optim.Optimizer = torch.optim.Adam([variable], lr=config.step_size)
+    else:
+        # One iteration per step() call, so that the loop can stop on convergence; L-BFGS keeps its
+        # history across calls, and without a line search it evaluates the loss once per iteration.
+        optimiser = torch.optim.LBFGS([variable], lr=config.step_size, max_iter=1, max_eval=1,
+                                      tolerance_grad=0.0, tolerance_change=0.0, history_size=LBFGS_HISTORY)
     phase_started = time.perf_counter()
     last_losses: dict[str, float] = {}
     history: list[float] = []
