@@ -6,9 +6,9 @@
     result.record         # mode, weights, phases, timings, losses, notes
 """
 
-from .config import PaintConfig
+from .config import PaintConfig, preset_config, presets
 from .errors import DoodleError
 from .synthesis import PaintRecord, PaintResult, Progress, paint
 
 __version__ = "0.1.0"
-__all__ = ["DoodleError", "PaintConfig", "PaintRecord", "PaintResult", "Progress", "paint", "__version__"]
+__all__ = ["DoodleError", "PaintConfig", "PaintRecord", "PaintResult", "Progress", "paint", "preset_config", "presets", "__version__"]

@@ -391,6 +391,8 @@ def texture(
                                        style_blend=weights_, iterations=iterations)
     except ValueError as error:
         fail(str(error).replace("--style-blend", "--weights"))
+    if config.style_blend and len(config.style_blend) != len(references):
+        fail(f"--weights has {len(config.style_blend)} weight(s) for {len(references)} reference(s); give one each")
     try:
         for reference in references:
             require_file(reference, "image")

@@ -202,6 +202,7 @@ class PaintConfig:
                 object.__setattr__(self, name, tuple(float(value) for value in getattr(self, name)))
             except (TypeError, ValueError):
                 problems.append(f"--{name.replace('_', '-')} must be numbers separated by commas")
+                object.__setattr__(self, name, ())  # so the checks below see numbers; the error stands
         try:
             losses = parse_weighted(self.style_loss, "--style-loss")
             if not losses or any(kind not in STYLE_LOSSES for kind, _ in losses):

@@ -605,7 +605,10 @@ def _synchronise(device: torch.device) -> None:
 def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncoder, layers: list[str],
               config: PaintConfig, precision: str, phase_record: PhaseRecord, phases: int, started: float,
               callback: Callable[[Progress], None] | None) -> tuple[torch.Tensor, bool]:
-    """One phase of L-BFGS (or Adam) on the pixels: the result, and whether Ctrl-C cut it short."""
+    """One phase of L-BFGS (or Adam) on the pixels: the result, and whether Ctrl-C cut it short.
+
+    The result is the image with the lowest loss the phase evaluated: without a line search L-BFGS
+    can overshoot on Gram losses (fourth powers of the pixels), and the last step is then not the best."""
     variable = pixels.detach().contiguous().clone().requires_grad_(True)
     if config.optimizer == "adam":
         optimiser: torch.optim.Optimizer = torch.optim.Adam([variable], lr=config.step_size)
@@ -617,6 +620,7 @@ def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncod
     phase_started = time.perf_counter()
     last_losses: dict[str, float] = {}
     history: list[float] = []
+    best: dict = {"total": float("inf"), "pixels": variable.detach().clone(), "losses": {}}
     device = variable.device
 
     def closure() -> torch.Tensor:
@@ -638,6 +642,8 @@ def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncod
         last_losses.clear()
         last_losses.update({name: value.item() for name, value in parts.items()})
         history.append(sum(last_losses.values()))
+        if history[-1] < best["total"]:
+            best.update(total=history[-1], pixels=variable.detach().clone(), losses=dict(last_losses))
         if callback is not None:
             callback(Progress(phase_record.index, phases, phase_record.size, phase_record.evaluations,
                               config.iterations, dict(last_losses), time.perf_counter() - started, variable))
@@ -656,5 +662,5 @@ def _optimise(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncod
         phase_record.seconds = time.perf_counter() - phase_started
         phase_record.match_seconds = sum(item.term.stats.match_seconds for item in terms)
         phase_record.searches = sum(item.term.stats.searches for item in terms)
-        phase_record.losses = dict(last_losses)
-    return variable.detach().clamp(0, 1), interrupted
+        phase_record.losses = dict(best["losses"] or last_losses)
+    return best["pixels"].clamp(0, 1), interrupted

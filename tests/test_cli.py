@@ -257,3 +257,117 @@ def test_paint_auto_maps_keeps_maps_that_exist(photos):
                  "--output", photos / "painting.png", *FAST)
     assert result.exit_code == 0, result.output
     assert "used as they are" in result.output and "made the maps" not in result.output
+
+
+def test_presets_command_lists_every_preset_with_its_flags():
+    result = run("presets")
+    assert result.exit_code == 0, result.output
+    for name in ("doodle:", "portrait:", "painterly:", "flat:"):
+        assert name in result.output
+    assert "--style-layers relu1_1:0,relu2_1:5,relu3_1:5,relu4_1:0,relu5_1:0" in result.output
+
+
+def capture_config(monkeypatch):
+    """Replace the engine with a recorder: what config and styles would the CLI paint with?"""
+    import doodle.synthesis
+
+    seen = {}
+
+    def fake_paint(style, **options):
+        seen.update(options, style=style)
+        raise KeyboardInterrupt  # stop before anything is written
+
+    monkeypatch.setattr(doodle.synthesis, "paint", fake_paint)
+    return seen
+
+
+def test_preset_values_apply_and_typed_flags_override_them(files, monkeypatch):
+    seen = capture_config(monkeypatch)
+    run("paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", files / "out.png",
+        "--preset", "flat", "--style-weight", "0.2", "--phases", "3")
+    config = seen["config"]
+    assert config.style_loss_weights == {"gram": 1.0} and config.style_layer_names == ("relu2_1", "relu3_1")
+    assert config.style_weight == 0.2 and config.iterations == 170  # typed flag wins, preset fills the rest
+    # typing a flag at its default value still overrides the preset
+    run("paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", files / "out.png",
+        "--preset", "flat", "--smoothness", "1.0")
+    assert seen["config"].smoothness == 1.0
+
+
+def test_several_styles_each_with_their_map(files, monkeypatch):
+    Image.fromarray((textured_style(40, 40, seed=2) * 255).astype(np.uint8)).save(files / "other.png")
+    result = run("paint", "--style", files / "style.png", "--style", files / "other.png", "--map",
+                 files / "doodle.png", "--output", files / "out.png", *FAST)
+    assert result.exit_code == 2 and "other.png: has no map" in result.output
+    Image.fromarray(two_region_map(40, 40)).save(files / "other_sem.png")
+    seen = capture_config(monkeypatch)
+    run("paint", "--style", files / "style.png", "--style", files / "other.png", "--map", files / "doodle.png",
+        "--output", files / "out.png", "--style-blend", "0.7,0.3")
+    assert [str(p) for p in seen["style"]] == [str(files / "style.png"), str(files / "other.png")]
+    assert [str(p) for p in seen["style_map"]] == [str(files / "style_sem.png"), str(files / "other_sem.png")]
+    assert seen["config"].style_blend == (0.7, 0.3)
+
+
+def test_several_styles_paint_end_to_end(files):
+    Image.fromarray((textured_style(40, 40, seed=2) * 255).astype(np.uint8)).save(files / "other.png")
+    output = files / "blend.png"
+    result = run("paint", "--style", files / "style.png", "--style", files / "other.png", "--no-maps", "--size",
+                 "32x32", "--style-blend", "1,1", "--style-loss", "patch:1,gram:1", "--output", output, *FAST)
+    assert result.exit_code == 0, result.output
+    assert Image.open(output).size == (32, 32)
+
+
+@pytest.mark.parametrize("case", ["blend-count", "map-count", "colors-without-content", "bad-preset", "bad-loss",
+                                  "init-noise-with-noise"])
+def test_style_control_bad_input(files, case):
+    output = files / "out.png"
+    base = ["paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", output, *FAST]
+    args, words = {
+        "blend-count": (["--style-blend", "1,2"], ["--style-blend", "one weight per"]),
+        "map-count": (["--style-map", files / "style_sem.png", "--style-map", files / "doodle.png"], ["--style-map"]),
+        "colors-without-content": (["--colors", "original"], ["needs --content"]),
+        "bad-preset": (["--preset", "cubist"], ["doodle presets"]),
+        "bad-loss": (["--style-loss", "mrf"], ["--style-loss"]),
+        "init-noise-with-noise": (["--init-noise", "0.5"], ["--init content"]),
+    }[case]
+    assert_refused(run(*base, *args), output, *words)
+
+
+@pytest.fixture
+def references(tmp_path):
+    """Two references of one 'style' (stripes left, dots right, in two sizes) with their maps."""
+    for name, size, seed in (("ref1", 48, 0), ("ref2", 40, 3)):
+        Image.fromarray((textured_style(size, size, seed=seed) * 255).astype(np.uint8)).save(tmp_path / f"{name}.png")
+        Image.fromarray(two_region_map(size, size)).save(tmp_path / f"{name}_sem.png")
+    return tmp_path
+
+
+def test_texture_makes_an_exemplar_with_its_map_usable_as_style(references):
+    output = references / "exemplar.png"
+    result = run("texture", references / "ref1.png", references / "ref2.png", "--weights", "2,1", "--output", output,
+                 "--iterations", "5", "--phases", "1", "--style-layers", "relu1_1,relu2_1,relu3_1", "--quiet")
+    assert result.exit_code == 0, result.output
+    exemplar = np.asarray(Image.open(output)) / 255.0
+    assert exemplar.shape == (48, 48, 3)  # the first reference's layout
+    layout = np.asarray(Image.open(references / "exemplar_sem.png"))
+    assert np.array_equal(layout, two_region_map(48, 48))
+    # the exemplar carries the references' look per label: orange on the stripes' side
+    assert exemplar[:, :20, 0].mean() - exemplar[:, :20, 2].mean() > exemplar[:, 28:, 0].mean() - exemplar[:, 28:, 2].mean() + 0.3
+    painting = references / "painting.png"
+    Image.fromarray(two_region_map(32, 32, BLUE, RED)).save(references / "doodle.png")
+    result = run("paint", "--style", output, "--map", references / "doodle.png", "--output", painting, *FAST)
+    assert result.exit_code == 0 and painting.exists(), result.output
+
+
+def test_texture_without_maps_and_its_refusals(references):
+    output = references / "plain.png"
+    result = run("texture", references / "ref1.png", references / "ref2.png", "--no-maps", "--size", "40x24",
+                 "--output", output, "--iterations", "3", "--phases", "1", "--style-layers", "relu1_1,relu2_1", "-q")
+    assert result.exit_code == 0, result.output
+    assert Image.open(output).size == (40, 24) and not (references / "plain_sem.png").exists()
+    again = run("texture", references / "ref1.png", "--no-maps", "--output", output, "-q")
+    assert_refused(again, references / "never.png", "--force")
+    assert_refused(run("texture", references / "ref1.png", "--weights", "1,2", "--output", references / "x.png"),
+                   references / "x.png", "--weights")
+    assert_refused(run("texture", references / "ref1.png", "--no-maps", "--map", references / "ref1_sem.png",
+                       "--output", references / "y.png"), references / "y.png", "--no-maps")

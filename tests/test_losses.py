@@ -44,3 +44,60 @@ def test_search_by_label_needs_maps():
     assert isinstance(with_maps.matcher, LabelPartitionedMatcher) and isinstance(without.matcher, ExactMatcher)
     # each patch finds itself: the same image, the same map
     assert with_maps(None, {"relu3_1": features}).item() < 1e-6
+
+
+def test_gram_loss_has_the_papers_normalisation():
+    from doodle.losses import gram_distance, gram_matrix
+
+    generator = torch.Generator().manual_seed(2)
+    image, style = torch.rand(1, 6, 5, 7, generator=generator), torch.rand(1, 6, 5, 7, generator=generator)
+    n, m = 6, 35
+    f, s = image.flatten(2)[0], style.flatten(2)[0]
+    paper = ((f @ f.T - s @ s.T) ** 2).sum() / (4 * n**2 * m**2)
+    assert torch.allclose(gram_distance(gram_matrix(image), gram_matrix(style)), paper, rtol=1e-5)
+
+
+def two_region_features(left: float, right: float) -> torch.Tensor:
+    """Features whose left half is one 'texture' and right half another (channels 0-1 vs 2-3)."""
+    features = torch.zeros(1, 4, 8, 8)
+    features[:, :2, :, :4], features[:, 2:, :, 4:] = left, right
+    return features
+
+
+def test_masked_gram_keeps_each_labels_statistics_apart():
+    from doodle.losses import GramLoss
+
+    channels = torch.zeros(1, 2, 8, 8)
+    channels[:, 0, :, :4], channels[:, 1, :, 4:] = 1, 1  # label 0 left, label 1 right
+    style = two_region_features(1.0, 2.0)
+    swapped = torch.zeros_like(style)
+    swapped[:, :2, :, 4:], swapped[:, 2:, :, :4] = 1.0, 2.0  # the same textures, in each other's place
+    masked = GramLoss("relu3_1", [(style, channels, 1.0)], channels)
+    plain = GramLoss("relu3_1", [(style, None, 1.0)], None)
+    assert masked(None, {"relu3_1": style}).item() < 1e-6
+    # one Gram for the whole image cannot tell where a texture sits; one per label can
+    assert plain(None, {"relu3_1": swapped}).item() < 1e-6
+    assert masked(None, {"relu3_1": swapped}).item() > 0.5
+
+
+def test_several_styles_blend_their_gram_targets():
+    from doodle.losses import GramLoss, gram_matrix
+
+    first, second = torch.rand(1, 4, 6, 6), torch.rand(1, 4, 9, 5)
+    blended = GramLoss("relu3_1", [(first, None, 0.7), (second, None, 0.3)], None)
+    assert torch.allclose(blended.targets[0], 0.7 * gram_matrix(first) + 0.3 * gram_matrix(second), rtol=1e-5)
+    only_first = GramLoss("relu3_1", [(first, None, 1.0), (second, None, 0.0)], None)
+    assert torch.allclose(only_first.targets[0], gram_matrix(first))
+
+
+def test_pooled_bank_takes_each_style_in_its_share_and_skips_empty_corners():
+    from doodle.losses import StyleLayer, pooled_patches
+
+    first, second = torch.rand(1, 3, 10, 10), torch.rand(1, 3, 10, 10)  # 64 patches each
+    patches, maps = pooled_patches([StyleLayer(first), StyleLayer(second, share=0.25)])
+    assert patches.shape == (64 + 16, 27) and maps is None
+    assert torch.equal(patches[:64], extract_patches(first))
+    valid = torch.ones(1, 1, 10, 10)
+    valid[..., :2, :2] = 0  # an empty corner, as a rotated copy has
+    kept, _ = pooled_patches([StyleLayer(first, valid=valid)])
+    assert len(kept) == 64 - 4  # the patches whose 3x3 window reaches into the corner are gone

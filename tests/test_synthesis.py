@@ -259,3 +259,170 @@ def test_label_search_only_where_it_cannot_change_matches():
     assert synthesis.label_search(PaintConfig())
     assert not synthesis.label_search(PaintConfig(search="all"))
     assert not synthesis.label_search(PaintConfig(semantic_weight=0.5))
+
+
+def test_masked_gram_puts_each_style_where_the_map_says(encoder, style_pair):
+    style, style_map = style_pair
+    doodle_map = two_region_map(48, 48, BLUE, RED)  # swapped: orange must now appear on the right
+    # From grey noise, so every colour must come from the Grams; shallow layers carry colour, and
+    # Adam climbs out of grey where L-BFGS without a line search stalls for dozens of steps.
+    config = PaintConfig(phases=1, iterations=40, style_loss="gram", style_layers="relu1_1,relu2_1,relu3_1",
+                         init="uniform", optimizer="adam", learning_rate=0.05)
+    result = paint(style, style_map=style_map, target_map=doodle_map, config=config, encoder=encoder)
+    assert set(result.record.phases[0].losses) == {"gram:relu1_1", "gram:relu2_1", "gram:relu3_1", "smoothness"}
+    left, right = result.image[:, :20], result.image[:, 28:]
+    assert redness(right) > redness(left) + 0.5
+    # one Gram for the whole picture has no idea where orange belongs
+    plain = paint(style, size=(48, 48), config=config, encoder=encoder).image
+    assert abs(redness(plain[:, 28:]) - redness(plain[:, :20])) < 0.2
+
+
+def test_patch_and_gram_losses_combine_with_weights(encoder, style_pair):
+    style, style_map = style_pair
+    config = FAST.with_overrides(style_loss="patch:1,gram:0.5", style_layers="relu3_1")
+    result = paint(style, style_map=style_map, target_map=style_map, config=config, encoder=encoder)
+    losses = result.record.phases[0].losses
+    assert set(losses) == {"style:relu3_1", "gram:relu3_1", "smoothness"}
+
+
+def stripes(vertical: bool = False, period: int = 8, size: int = 64) -> np.ndarray:
+    """Dark and light orange bands, horizontal unless `vertical`."""
+    rows = np.arange(size)[:, None] * np.ones((1, size))
+    bands = ((rows // (period // 2)) % 2).astype(np.float32)
+    if vertical:
+        bands = bands.T
+    return np.stack([0.3 + 0.6 * bands, 0.2 + 0.4 * bands, 0.1 + 0 * bands], -1).astype(np.float32)
+
+
+def test_two_styles_with_blend_one_zero_equal_the_first_alone(encoder, style_pair):
+    style, _ = style_pair
+    other = stripes()[:48, :48]
+    config = FAST.with_overrides(seed=3)
+    alone = paint(style, size=(40, 40), config=config, encoder=encoder)
+    blended = paint([style, other], size=(40, 40), config=config.with_overrides(style_blend=(1, 0)), encoder=encoder)
+    assert np.array_equal(alone.image, blended.image)
+    assert any("blend weight 0" in text for text in blended.record.notes)
+    mixed = paint([style, other], size=(40, 40), config=config.with_overrides(style_blend=(0.5, 0.5)), encoder=encoder)
+    assert not np.array_equal(alone.image, mixed.image)
+
+
+def test_blend_weights_set_each_styles_share(encoder):
+    red, blue = np.zeros((48, 48, 3), np.float32), np.zeros((48, 48, 3), np.float32)
+    red[..., 0], blue[..., 2] = 0.9, 0.9
+    red += np.random.default_rng(0).normal(0, 0.05, red.shape).astype(np.float32)
+    blue += np.random.default_rng(1).normal(0, 0.05, blue.shape).astype(np.float32)
+    red, blue = red.clip(0, 1), blue.clip(0, 1)
+    shares = {}
+    for blend in ((0.8, 0.2), (0.2, 0.8)):
+        for loss in ("patch", "gram"):
+            config = FAST.with_overrides(style_blend=blend, style_loss=loss)
+            shares[blend, loss] = redness(paint([red, blue], size=(40, 40), config=config, encoder=encoder).image)
+    for loss in ("patch", "gram"):
+        assert shares[(0.8, 0.2), loss] > shares[(0.2, 0.8), loss] + 0.2
+
+
+def test_several_styles_need_one_map_each_and_one_weight_each(encoder, style_pair):
+    style, style_map = style_pair
+    with pytest.raises(DoodleError, match="one map per"):
+        paint([style, style], style_map=[style_map], target_map=style_map, config=FAST, encoder=encoder)
+    with pytest.raises(DoodleError, match="one weight per"):
+        paint([style, style], size=(32, 32), config=FAST.with_overrides(style_blend=(1, 2, 3)), encoder=encoder)
+    with pytest.raises(DoodleError, match="every style a map"):
+        paint([style, style], style_map=[style_map, None], target_map=style_map, config=FAST, encoder=encoder)
+
+
+def band_period(image: np.ndarray) -> float:
+    """The dominant period (pixels) of horizontal bands: the strongest frequency of the row profile."""
+    profile = image.mean(axis=(1, 2)) - image.mean()
+    spectrum = np.abs(np.fft.rfft(profile))[1:]
+    return len(profile) / (1 + int(np.argmax(spectrum)))
+
+
+def test_style_scale_resizes_the_strokes(encoder):
+    config = PaintConfig(phases=1, iterations=40, style_layers="relu2_1,relu3_1", smoothness=0.1, tolerance=0)
+    periods = {scale: band_period(paint(stripes(period=8), size=(64, 64), encoder=encoder,
+                                        config=config.with_overrides(style_scale=scale)).image)
+               for scale in (1.0, 2.0)}
+    assert 6 <= periods[1.0] <= 11 and 13 <= periods[2.0] <= 22
+
+
+def gradient_balance(image: np.ndarray) -> float:
+    """Energy of horizontal changes over vertical ones: high for vertical stripes, low for horizontal."""
+    grey = image.mean(2)
+    return float(np.abs(np.diff(grey, axis=1)).mean() / np.abs(np.diff(grey, axis=0)).mean())
+
+
+def test_style_rotations_let_strokes_turn(encoder):
+    config = PaintConfig(phases=1, iterations=40, style_layers="relu2_1,relu3_1", smoothness=0.1, tolerance=0)
+    plain = paint(stripes(), size=(64, 64), config=config, encoder=encoder)
+    turned = paint(stripes(), size=(64, 64), config=config.with_overrides(style_rotations=(90,)), encoder=encoder)
+    assert gradient_balance(plain.image) < 0.5  # only horizontal bands to copy
+    assert gradient_balance(turned.image) > 2 * gradient_balance(plain.image)
+    assert any("rotated or rescaled copies" in text for text in turned.record.notes)
+
+
+def test_style_copies_cover_every_scale_and_angle():
+    image = torch.rand(1, 3, 20, 30)
+    copies = synthesis.style_copies(image, None, 1.0, 1.0, rotations=(90, 15), scales=(0.5,))
+    assert [c.base for c in copies] == [True, False, False, False, False, False]
+    sizes = [tuple(c.image.shape[-2:]) for c in copies]
+    assert sizes[:3] == [(20, 30), (30, 20), sizes[2]] and sizes[2][0] > 20  # 15 degrees grows to hold it all
+    assert sizes[3] == (10, 15) and copies[2].valid is not None and copies[2].valid.min() < 0.5
+    more = synthesis.estimate_bytes((64, 64), [(20, 30)] + sizes[1:], 0, PaintConfig(), ["relu3_1", "relu4_1"])
+    assert more > synthesis.estimate_bytes((64, 64), (20, 30), 0, PaintConfig(), ["relu3_1", "relu4_1"])
+
+
+def chroma_error(image: np.ndarray, reference: np.ndarray) -> float:
+    from skimage.color import rgb2yiq
+
+    return float(np.abs(rgb2yiq(image)[..., 1:] - rgb2yiq(reference)[..., 1:]).mean())
+
+
+def test_colors_original_keeps_the_contents_chroma(encoder, style_pair):
+    style, _ = style_pair
+    content = textured_style(40, 48, seed=4)[..., ::-1].copy()  # blue where the style is orange
+    config = FAST.with_overrides(init="uniform", content_weight=0.05)
+    painted = paint(style, content=content, config=config, encoder=encoder).image
+    kept = paint(style, content=content, config=config.with_overrides(colors="original"), encoder=encoder).image
+    assert chroma_error(kept, content) < 0.2 * chroma_error(painted, content)
+    with pytest.raises(DoodleError, match="needs --content"):
+        paint(style, size=(32, 32), config=FAST.with_overrides(colors="original"), encoder=encoder)
+
+
+def test_colors_match_moves_each_label_to_its_style_colours(encoder, style_pair):
+    style, style_map = style_pair
+    doodle_map = two_region_map(48, 48, BLUE, RED)
+    config = PaintConfig(phases=1, iterations=2, init="uniform")  # too short to reach the style's colours
+    painted = paint(style, style_map=style_map, target_map=doodle_map, config=config, encoder=encoder).image
+    matched = paint(style, style_map=style_map, target_map=doodle_map, config=config.with_overrides(colors="match"),
+                    encoder=encoder).image
+
+    def error(image):  # orange stripes belong on the right now, blue dots on the left
+        return (np.abs(image[:, 26:].mean((0, 1)) - style[:, :22].mean((0, 1))).sum()
+                + np.abs(image[:, :22].mean((0, 1)) - style[:, 26:].mean((0, 1))).sum())
+
+    assert error(matched) < 0.3 * error(painted)
+
+
+def test_adam_optimiser_lowers_the_loss(encoder, style_pair):
+    style, style_map = style_pair
+    totals = []
+    config = PaintConfig(phases=1, iterations=25, optimizer="adam", learning_rate=0.05, tolerance=0)
+    result = paint(style, style_map=style_map, target_map=style_map, config=config, encoder=encoder,
+                   callback=lambda event: totals.append(event.total))
+    assert len(totals) == 25 and totals[-1] < 0.7 * totals[0]
+    lbfgs = paint(style, style_map=style_map, target_map=style_map, config=config.with_overrides(optimizer="lbfgs"),
+                  encoder=encoder)
+    assert not np.allclose(result.image, lbfgs.image, atol=1e-3)
+
+
+def test_init_noise_blends_noise_into_the_content():
+    style, content = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 12, 12)
+    start = {}
+    for share in (0.0, 0.6):
+        config = PaintConfig(init="content", init_noise=share)
+        start[share] = synthesis._initial_image(config, (12, 12), [style], None, [1.0], None, content, None,
+                                                torch.Generator().manual_seed(0), torch.device("cpu"))
+    noise = synthesis.style_noise(style, None, None, (12, 12), torch.Generator().manual_seed(0))
+    assert torch.equal(start[0.0], content)
+    assert torch.allclose(start[0.6], 0.4 * content + 0.6 * noise)
