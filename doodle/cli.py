@@ -42,6 +42,11 @@ def _option(name: str, **extra):
     return typer.Option(default, help=help_of(name), **extra)
 
 
+def _preset_option(name: str):
+    """An option whose default is the preset's value: typed, it overrides the preset."""
+    return typer.Option(None, help=f"{help_of(name)} Default: the preset's.", show_default=False)
+
+
 def config_from_flags(ctx: typer.Context, preset: Optional[str]) -> PaintConfig:
     """The preset's settings (or the defaults), then every setting flag given on the command line.
 
@@ -368,12 +373,12 @@ def texture(
     map_: Optional[Path] = typer.Option(None, "--map", help="Layout of the exemplar in the references' map colours. Default: the first reference's map."),
     no_maps: bool = typer.Option(False, "--no-maps", help="Ignore the references' maps: one texture for the whole image."),
     preset: str = typer.Option("painterly", help="Preset whose loss and layers to use (doodle presets); flags below override it."),
-    style_loss: str = _option("style_loss"),
-    style_layers: str = _option("style_layers"),
-    style_weight: float = _option("style_weight"),
-    smoothness: float = _option("smoothness"),
-    phases: int = _option("phases"),
-    iterations: int = typer.Option(100, help="Iterations per phase, at most."),
+    style_loss: Optional[str] = _preset_option("style_loss"),
+    style_layers: Optional[str] = _preset_option("style_layers"),
+    style_weight: Optional[float] = _preset_option("style_weight"),
+    smoothness: Optional[float] = _preset_option("smoothness"),
+    phases: Optional[int] = _preset_option("phases"),
+    iterations: Optional[int] = _preset_option("iterations"),
     seed: int = _option("seed"),
     model: str = _option("model"),
     device: str = _option("device"),
@@ -384,11 +389,10 @@ def texture(
     from .images import resize_map
 
     config = config_from_flags(ctx, preset)
-    # Textures grow from noise: the preset's start from a content image has no content here. The
-    # iterations default differs from paint's, since statistics from noise need more steps.
+    # Textures grow from noise: the preset's start from a content image has no content here.
     try:
         config = config.with_overrides(init="noise", init_noise=0.0, colors="none", content_weight=0.0,
-                                       style_blend=weights_, iterations=iterations)
+                                       style_blend=weights_)
     except ValueError as error:
         fail(str(error).replace("--style-blend", "--weights"))
     if config.style_blend and len(config.style_blend) != len(references):

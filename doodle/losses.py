@@ -222,8 +222,23 @@ class GramLoss:
         self.target_channels = target_channels
         self.masks: torch.Tensor | None = None
         with_maps = target_channels is not None and all(channels is not None for _, channels, _ in styles)
-        labels = target_channels.shape[1] if with_maps else 1
-        targets, present = [], []
+        present, targets = self._blended_targets(styles, with_maps)
+        if not targets:  # every label thinner than a cell at this layer: one Gram for the whole picture
+            with_maps = False
+            present, targets = self._blended_targets(styles, with_maps)
+        self.labels = present
+        self.targets = torch.stack(targets)
+        self.with_maps = with_maps
+        # Without maps the scale is fixed now; with maps it depends on the label shares in the
+        # painting's grid, known at the first call.
+        self.scale = gram_distance(torch.zeros_like(self.targets[0]), self.targets[0]).clamp_min(1e-12)
+
+    @staticmethod
+    def _blended_targets(styles: list[tuple[torch.Tensor, torch.Tensor | None, float]],
+                         with_maps: bool) -> tuple[list[int], list[torch.Tensor]]:
+        """The labels some style has, and for each the styles' Grams averaged with their weights."""
+        labels = styles[0][1].shape[1] if with_maps else 1
+        present, targets = [], []
         for label in range(labels):
             blended, total = None, 0.0
             for features, channels, weight in styles:
@@ -235,12 +250,7 @@ class GramLoss:
             if blended is not None:
                 targets.append(blended / total)
                 present.append(label)
-        self.labels = present
-        self.targets = torch.stack(targets)
-        self.with_maps = with_maps
-        # Without maps the scale is fixed now; with maps it depends on the label shares in the
-        # painting's grid, known at the first call.
-        self.scale = gram_distance(torch.zeros_like(self.targets[0]), self.targets[0]).clamp_min(1e-12)
+        return present, targets
 
     def _target_masks(self, grid: tuple[int, int]) -> torch.Tensor:
         if self.masks is None or tuple(self.masks.shape[-2:]) != grid:

@@ -39,7 +39,8 @@ def test_documented_defaults_are_the_real_ones():
     rows = readme_rows()
     for field in fields(PaintConfig):
         flag = "--" + field.name.replace("_", "-")
-        default = ",".join(field.default) if isinstance(field.default, tuple) else str(field.default)
+        default = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else str(field.default)
+        default = default or "none"  # an empty list, e.g. --style-blend
         assert f"`{default}`" in rows[flag], f"{flag}: README should show default `{default}`"
 
 
@@ -58,3 +59,22 @@ def test_every_segment_option_is_documented():
         flag = param.opts[0]
         if flag.startswith("--") and isinstance(param.default, str):
             assert f"`{param.default}`" in rows[flag], f"{flag}: README should show default `{param.default}`"
+
+
+def test_every_texture_option_is_documented():
+    command = typer.main.get_command(app).commands["texture"]
+    lines = README.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#") and "Options of `doodle texture" in line)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("#"))
+    section = "\n".join(lines[start:end])
+    flags = {opt for param in command.params for opt in getattr(param, "opts", []) if opt.startswith("--")}
+    assert "--weights" in flags and "--preset" in flags
+    missing = {flag for flag in flags if f"`{flag}" not in section}
+    assert not missing, f"README's doodle texture table lacks {sorted(missing)}"
+
+
+def test_presets_table_names_every_preset():
+    from doodle.config import presets
+
+    for name in presets():
+        assert f"| `{name}` |" in README, f"README's presets table lacks {name}"

@@ -101,3 +101,13 @@ def test_pooled_bank_takes_each_style_in_its_share_and_skips_empty_corners():
     valid[..., :2, :2] = 0  # an empty corner, as a rotated copy has
     kept, _ = pooled_patches([StyleLayer(first, valid=valid)])
     assert len(kept) == 64 - 4  # the patches whose 3x3 window reaches into the corner are gone
+
+
+def test_masked_gram_falls_back_to_one_gram_when_labels_are_too_thin():
+    from doodle.losses import GramLoss, gram_matrix
+
+    style = torch.rand(1, 4, 6, 6)
+    thin = torch.zeros(1, 2, 6, 6)
+    thin[:, 0, 0, 0], thin[:, 1, 0, 1] = 0.5, 0.5  # neither label covers a whole cell
+    loss = GramLoss("relu3_1", [(style, thin, 1.0)], thin)
+    assert not loss.with_maps and torch.allclose(loss.targets[0], gram_matrix(style))
