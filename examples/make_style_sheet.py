@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 from skimage import data, draw, segmentation, transform
 
 from doodle import preset_config, paint
@@ -52,14 +52,16 @@ def cartoon(height: int = 320, width: int = 480) -> np.ndarray:
     each one colour, drawn on a label image whose boundaries become the outlines."""
     labels = np.zeros((height, width), np.int32)  # 0: sky
     rows, columns = np.indices((height, width))
-    labels[rows > height * 0.55 + 30 * np.sin(columns / 70.0)] = 1  # far hill
-    labels[rows > height * 0.72 + 22 * np.cos(columns / 45.0 + 1)] = 2  # near hill
-    labels[draw.disk((70, 380), 38, shape=labels.shape)] = 3  # sun
+    # Shapes are laid out on a 320x480 plan and scaled to the size asked for.
+    y, x = height / 320, width / 480
+    labels[rows > height * 0.55 + 30 * y * np.sin(columns / (70 * x))] = 1  # far hill
+    labels[rows > height * 0.72 + 22 * y * np.cos(columns / (45 * x) + 1)] = 2  # near hill
+    labels[draw.ellipse(70 * y, 380 * x, 38 * y, 38 * x, shape=labels.shape)] = 3  # sun
     for centre_y, centre_x, radius_x in ((60, 110, 55), (95, 230, 45)):
-        labels[draw.ellipse(centre_y, centre_x, 18, radius_x, shape=labels.shape)] = 4  # clouds
-    labels[200:265, 90:170] = 5  # house
-    labels[draw.polygon([200, 150, 200], [80, 130, 180], shape=labels.shape)] = 6  # roof
-    labels[228:265, 118:140] = 7  # door
+        labels[draw.ellipse(centre_y * y, centre_x * x, 18 * y, radius_x * x, shape=labels.shape)] = 4  # clouds
+    labels[round(200 * y):round(265 * y), round(90 * x):round(170 * x)] = 5  # house
+    labels[draw.polygon([200 * y, 150 * y, 200 * y], [80 * x, 130 * x, 180 * x], shape=labels.shape)] = 6  # roof
+    labels[round(228 * y):round(265 * y), round(118 * x):round(140 * x)] = 7  # door
     palette = np.array([(0.45, 0.75, 0.95), (0.45, 0.72, 0.30), (0.25, 0.55, 0.20), (1.0, 0.85, 0.15),
                         (0.97, 0.97, 0.97), (0.90, 0.35, 0.25), (0.55, 0.25, 0.15), (0.35, 0.20, 0.10)])
     flat = palette[labels]
@@ -76,7 +78,8 @@ def content_photo(width: int) -> np.ndarray:
 def labelled(image: np.ndarray, text: str, size: tuple[int, int]) -> Image.Image:
     """The image scaled to `size` (width, height) with a caption strip below it."""
     tile = Image.new("RGB", (size[0], size[1] + LABEL_HEIGHT), "white")
-    tile.paste(Image.fromarray(to_uint8(image)).resize(size, Image.Resampling.LANCZOS), (0, 0))
+    # Crop to the tile's shape rather than squash: the styles are not the photo's shape.
+    tile.paste(ImageOps.fit(Image.fromarray(to_uint8(image)), size, Image.Resampling.LANCZOS), (0, 0))
     ImageDraw.Draw(tile).text((4, size[1] + 5), text, fill="black")
     return tile
 
