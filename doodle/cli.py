@@ -58,11 +58,9 @@ def config_from_flags(ctx: typer.Context, preset: Optional[str]) -> PaintConfig:
     try:
         return preset_config(preset, **given) if preset is not None else PaintConfig(**given)
     except ValueError as error:
-        fail(str(error))
-
-
-def _layers(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+        # A preset's value may be what clashes with a flag the user typed: say where it came from.
+        fail(str(error) + (f" (values from --preset {preset} apply unless you type the flag)"
+                           if preset is not None and "--preset" not in str(error) else ""))
 
 
 def _existing(path: Optional[Path]) -> Optional[Path]:
@@ -141,6 +139,11 @@ def paint(
 ) -> None:
     """Paint OUTPUT in the style of STYLE: from a doodle (--map), a photo (--content), or a texture (--size)."""
     config = config_from_flags(ctx, preset)
+    if content is None and config.init == "content" and ctx.get_parameter_source("init").name == "DEFAULT":
+        # The preset repaints photos from themselves; with no photo, start as a doodle does.
+        config = config.with_overrides(init="noise", init_noise=0.0)
+        if not quiet:
+            note(f"--preset {preset} starts from the content image; with no --content it starts from noise")
     if save_every < 0:
         fail("--save-every must not be negative")
 
@@ -394,7 +397,7 @@ def texture(
         config = config.with_overrides(init="noise", init_noise=0.0, colors="none", content_weight=0.0,
                                        style_blend=weights_)
     except ValueError as error:
-        fail(str(error).replace("--style-blend", "--weights"))
+        fail(str(error).replace("--style-blend weights", "--weights").replace("--style-blend", "--weights"))
     if config.style_blend and len(config.style_blend) != len(references):
         fail(f"--weights has {len(config.style_blend)} weight(s) for {len(references)} reference(s); give one each")
     try:
@@ -406,14 +409,18 @@ def texture(
             raise DoodleError("--map gives the exemplar's layout in map colours; it cannot go with --no-maps")
         maps = [] if no_maps else [_existing(sidecar_map_path(reference)) for reference in references]
         if any(found is None for found in maps):
+            bare = next(ref for ref, found in zip(references, maps) if found is None)
             if map_ is not None:
-                bare = next(ref for ref, found in zip(references, maps) if found is None)
                 raise DoodleError(f"{bare}: has no map X_sem.png, so --map cannot be used; map it with doodle segment")
+            if any(found is not None for found in maps):
+                note(f"{bare} has no map X_sem.png, so the references' maps are not used: one texture for the "
+                     "whole exemplar")
             maps = []
-        output = check_writable(output, [*references, *maps, *([map_] if map_ else [])], force)
+        inputs = [*references, *maps, *([map_] if map_ else [])]
+        output = check_writable(output, inputs, force)
         outputs = [output]
         if maps:
-            outputs.append(check_writable(sidecar_map_path(output), [*references, *maps], force))
+            outputs.append(check_writable(sidecar_map_path(output), inputs, force))
         size_wh = parse_size(size) if size is not None else None
         layout = None
         if maps:
@@ -427,6 +434,8 @@ def texture(
     files = [(output, result.image)] + ([(outputs[1], layout)] if maps else [])
     try:
         write_images(files)
+    except DoodleError as error:
+        fail(str(error))
     except OSError as error:
         fail(f"{output}: cannot write the exemplar ({error.strerror or error}); choose another --output")
     _report(output, result, quiet)

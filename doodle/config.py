@@ -5,6 +5,7 @@ The CLI reads its defaults and help texts from here, so the engine's signature i
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -46,8 +47,8 @@ def parse_weighted(items: tuple[str, ...] | list[str], what: str) -> list[tuple[
             value = float(weight) if weight else 1.0
         except ValueError:
             raise ValueError(f"{what} {item!r}: write NAME or NAME:WEIGHT, e.g. relu3_1:0.5") from None
-        if value < 0 or value != value:
-            raise ValueError(f"{what} {item!r}: weights must not be negative")
+        if value < 0 or not math.isfinite(value):
+            raise ValueError(f"{what} {item!r}: weights must be finite and not negative")
         parsed.append((name.strip(), value))
     return parsed
 
@@ -97,7 +98,7 @@ class PaintConfig:
         default=3, metadata=_help("Resolutions, coarse to fine; each doubles the previous size.")
     )
     iterations: int = field(
-        default=40, metadata=_help("L-BFGS iterations (loss evaluations) per phase, at most.")
+        default=40, metadata=_help("Iterations (loss evaluations) per phase, at most.")
     )
     init: str = field(
         default="noise",
@@ -199,7 +200,10 @@ class PaintConfig:
                 object.__setattr__(self, name, tuple(items))
         for name in ("style_blend", "style_rotations", "style_scales"):
             try:
-                object.__setattr__(self, name, tuple(float(value) for value in getattr(self, name)))
+                values = tuple(float(value) for value in getattr(self, name))
+                if not all(math.isfinite(value) for value in values):
+                    raise ValueError(name)
+                object.__setattr__(self, name, values)
             except (TypeError, ValueError):
                 problems.append(f"--{name.replace('_', '-')} must be numbers separated by commas")
                 object.__setattr__(self, name, ())  # so the checks below see numbers; the error stands
@@ -249,8 +253,11 @@ class PaintConfig:
             problems.append("--tolerance must be at least 0 and below 1")
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append("--device must be auto, cpu or cuda")
-        for name in ("style_weight", "content_weight", "smoothness", "semantic_weight", "variety"):
-            if getattr(self, name) < 0:
+        for name in ("style_weight", "content_weight", "smoothness", "semantic_weight", "variety", "learning_rate",
+                     "style_scale"):
+            if not math.isfinite(getattr(self, name)):
+                problems.append(f"--{name.replace('_', '-')} must be a finite number")
+            elif getattr(self, name) < 0 and name not in ("learning_rate", "style_scale"):  # checked above
                 problems.append(f"--{name.replace('_', '-')} must not be negative")
         if not self.style_layers:
             problems.append("--style-layers needs at least one layer")

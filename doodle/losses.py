@@ -63,17 +63,24 @@ class StyleLayer:
     share: float = 1.0  # fraction of its patches that enter the bank: how --style-blend weighs patch banks
 
 
-def spread_indices(count: int, keep: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """`keep` indices spread evenly over range(count): a deterministic, spatially even subsample."""
-    return torch.div(torch.arange(keep, device=device) * count, keep, rounding_mode="floor")
+# Seed of the patch subsample of blended styles: fixed, so the same settings give the same bank.
+SUBSAMPLE_SEED = 0
+
+
+def random_subset(count: int, keep: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """`keep` of range(count), drawn at random with a fixed seed and returned in order. Random
+    rather than every k-th: patches come row by row, and a stride near the row length would keep
+    whole columns of the picture and drop the rest."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(SUBSAMPLE_SEED))
+    return order[:keep].sort().values.to(device)
 
 
 def pooled_patches(samples: list[StyleLayer]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The 3x3 feature patches (and map patches) of several style samples in one bank.
 
     Patches that reach into a copy's empty corners are left out; each sample then keeps `share` of
-    its patches, spread evenly over the image, so a style blended at 0.3 next to one at 0.7 offers
-    3/7 as many patches per unit of area."""
+    its patches, drawn at random over the image, so a style blended at 0.3 next to one at 0.7
+    offers 3/7 as many patches per unit of area."""
     feature_rows, map_rows = [], []
     with_maps = all(sample.channels is not None for sample in samples)
     for sample in samples:
@@ -82,8 +89,8 @@ def pooled_patches(samples: list[StyleLayer]) -> tuple[torch.Tensor, torch.Tenso
         if sample.valid is not None:
             # a cell counts when it is (almost) all image; a patch when all 9 cells do
             keep = keep[extract_patches(sample.valid).amin(1) > 0.99]
-        if sample.share < 1:
-            keep = keep[spread_indices(len(keep), max(1, round(len(keep) * sample.share)), keep.device)]
+        if sample.share < 1 and len(keep):  # a turned copy may have no whole patch at a deep layer
+            keep = keep[random_subset(len(keep), max(1, round(len(keep) * sample.share)), keep.device)]
         feature_rows.append(patches[keep])
         if with_maps:
             map_rows.append(extract_patches(sample.channels)[keep])
@@ -258,6 +265,8 @@ class GramLoss:
             areas = self.masks.flatten(1).sum(1)
             # Labels thinner than a cell here would pull toward statistics they cannot show.
             self.shares = torch.where(areas >= MIN_LABEL_CELLS, areas, torch.zeros_like(areas))
+            if self.shares.sum() == 0:  # every region thinner than a cell here: count them all rather than none
+                self.shares = areas
             self.shares = self.shares / self.shares.sum().clamp_min(1e-8)
             self.scale = sum(share * gram_distance(torch.zeros_like(target), target)
                              for share, target in zip(self.shares, self.targets)).clamp_min(1e-12)

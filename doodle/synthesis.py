@@ -465,7 +465,7 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
     if with_style_maps != (target_side_map is not None):
         missing = "the style" if not with_style_maps else ("the content" if content is not None else "the target")
         raise DoodleError(f"a semantic map was given for one side only; give {missing} a map too, or use no maps")
-    for image, labels, name, given in zip(style_images, style_label_images, style_names, maps_given):
+    for image, labels, name, given in zip(style_images, style_label_images, style_names, [maps_given[i] for i in kept]):
         if labels is not None:
             check_map_matches(image.shape, labels.shape, name, _name(given, "style map"))
     if content_image is not None and target_side_map is not None:
@@ -495,7 +495,8 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
     style_layers = list(config.style_layer_names)
     layers = list(dict.fromkeys(style_layers + list(config.content_layers if content_image is not None else ())))
     check_layers("vgg19", layers)  # the superset: catch typos before any work; the model is checked later
-    sides = [(name, min(hw)) for name, hw in zip(style_names, style_hws)]
+    scaled = "" if config.style_scale == 1 else f" at --style-scale {config.style_scale:g}"
+    sides = [(name + scaled, min(hw)) for name, hw in zip(style_names, style_hws)]
     sides.append((layout_name if size is None else f"--size {size[0]}x{size[1]}", min(out_hw)))
     phases, notes = fit_phases(sides, layers, config.phases)
     note(notes)
@@ -512,6 +513,9 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
 
     copies: list[StyleCopy] = []
     augment = "patch" in config.style_loss_weights
+    if not augment and (config.style_rotations or config.style_scales):
+        note(["--style-rotations and --style-scales add copies to the patch bank; with --style-loss gram "
+              "alone there is none, so they are not used"])
     for index, (image, weight) in enumerate(zip(style_images, weights)):
         tensor = resize_image(image_to_tensor(image, device), style_hws[index])
         channels = resize_channels(style_channels[index], style_hws[index]) if style_channels else None
@@ -581,9 +585,10 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
         painted_labels = None
         if target_channels is not None:
             painted_labels = resize_channels(target_channels, out_hw).argmax(1)[0].cpu().numpy()
-        image = match_colours(image, painted_labels,
-                              [(picture, labelling.labels[i] if with_style_maps else None)
-                               for i, picture in enumerate(style_images)])
+        # style labels at each style image's own size: a map may have another resolution than its image
+        style_labels = [resize_channels(style_channels[i], picture.shape[:2]).argmax(1)[0].cpu().numpy()
+                        if with_style_maps else None for i, picture in enumerate(style_images)]
+        image = match_colours(image, painted_labels, list(zip(style_images, style_labels)), weights)
     record.seconds = time.perf_counter() - started
     return PaintResult(image, record)
 

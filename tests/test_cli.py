@@ -365,9 +365,43 @@ def test_texture_without_maps_and_its_refusals(references):
                  "--output", output, "--iterations", "3", "--phases", "1", "--style-layers", "relu1_1,relu2_1", "-q")
     assert result.exit_code == 0, result.output
     assert Image.open(output).size == (40, 24) and not (references / "plain_sem.png").exists()
+    before = output.read_bytes()
     again = run("texture", references / "ref1.png", "--no-maps", "--output", output, "-q")
-    assert_refused(again, references / "never.png", "--force")
+    assert again.exit_code == 2 and "--force" in again.output and output.read_bytes() == before
     assert_refused(run("texture", references / "ref1.png", "--weights", "1,2", "--output", references / "x.png"),
                    references / "x.png", "--weights")
     assert_refused(run("texture", references / "ref1.png", "--no-maps", "--map", references / "ref1_sem.png",
                        "--output", references / "y.png"), references / "y.png", "--no-maps")
+
+
+
+def test_texture_never_overwrites_its_own_layout(references):
+    from shutil import copyfile
+
+    copyfile(references / "ref1_sem.png", references / "exemplar_sem.png")
+    result = run("texture", references / "ref1.png", "--map", references / "exemplar_sem.png", "--output",
+                 references / "exemplar.png", "--force", "-q")
+    assert_refused(result, references / "exemplar.png", "overwrite an input")
+
+
+def test_texture_says_when_maps_are_not_used(references):
+    Image.fromarray((textured_style(40, 40, seed=5) * 255).astype(np.uint8)).save(references / "bare.png")
+    result = run("texture", references / "ref1.png", references / "bare.png", "--output", references / "t.png",
+                 "--iterations", "2", "--phases", "1", "--style-layers", "relu1_1,relu2_1", "-q")
+    assert result.exit_code == 0 and "bare.png has no map" in result.output, result.output
+    assert not (references / "t_sem.png").exists()
+
+
+def test_a_clash_with_a_preset_value_names_the_preset(files):
+    output = files / "out.png"
+    result = run("paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", output,
+                 "--preset", "flat", "--init", "noise", "--init-noise", "0.5", *FAST)
+    assert_refused(result, output, "--init content", "--preset flat")
+
+
+def test_content_presets_paint_doodles_from_noise(files):
+    output = files / "out.png"
+    result = run("paint", "--style", files / "style.png", "--map", files / "doodle.png", "--output", output,
+                 "--preset", "painterly", "--phases", "1", "--iterations", "3", "--size", "48x48")
+    assert result.exit_code == 0 and output.exists(), result.output
+    assert "starts from noise" in result.output

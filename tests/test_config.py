@@ -27,6 +27,9 @@ def test_every_field_has_a_default_and_help():
     ({"init_noise": 1.5}, "--init-noise"), ({"init_noise": 0.5}, "--init content"),
     ({"style_blend": (1, -1)}, "--style-blend"), ({"style_blend": (0, 0)}, "--style-blend"),
     ({"style_blend": "0.5,x"}, "--style-blend"), ({"style_scale": 0}, "--style-scale"), ({"style_scales": (2, 0)}, "--style-scale"),
+    ({"style_blend": (float("inf"), 1)}, "--style-blend"), ({"style_rotations": (float("nan"),)}, "--style-rotations"),
+    ({"learning_rate": float("nan")}, "--learning-rate"), ({"style_layers": ("relu3_1:inf",)}, "finite"),
+    ({"style_scale": float("inf")}, "--style-scale"), ({"style_weight": float("nan")}, "--style-weight"),
 ])
 def test_bad_style_control_values_name_their_flag(changes, message):
     with pytest.raises(ValueError, match=message):

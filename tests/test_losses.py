@@ -101,6 +101,18 @@ def test_pooled_bank_takes_each_style_in_its_share_and_skips_empty_corners():
     valid[..., :2, :2] = 0  # an empty corner, as a rotated copy has
     kept, _ = pooled_patches([StyleLayer(first, valid=valid)])
     assert len(kept) == 64 - 4  # the patches whose 3x3 window reaches into the corner are gone
+    # a turned copy with no whole patch at this layer, in a blend: it simply adds nothing
+    empty, _ = pooled_patches([StyleLayer(first), StyleLayer(second, valid=torch.zeros(1, 1, 10, 10), share=0.5)])
+    assert len(empty) == 64
+
+
+def test_blended_bank_subsample_covers_the_whole_picture():
+    from doodle.losses import StyleLayer, pooled_patches
+
+    # 12 patches per row: a stride of 12 (share 1/12) would keep one column; a random draw keeps many
+    columns = torch.arange(14.0).repeat(1, 1, 14, 1)  # (1, 1, 14, 14), each cell holds its column
+    patches, _ = pooled_patches([StyleLayer(columns, share=1 / 12)])
+    assert len(patches) == 12 and len(patches[:, 4].unique()) >= 6
 
 
 def test_masked_gram_falls_back_to_one_gram_when_labels_are_too_thin():
@@ -111,3 +123,15 @@ def test_masked_gram_falls_back_to_one_gram_when_labels_are_too_thin():
     thin[:, 0, 0, 0], thin[:, 1, 0, 1] = 0.5, 0.5  # neither label covers a whole cell
     loss = GramLoss("relu3_1", [(style, thin, 1.0)], thin)
     assert not loss.with_maps and torch.allclose(loss.targets[0], gram_matrix(style))
+
+
+def test_masked_gram_counts_every_region_when_all_are_thinner_than_a_cell():
+    from doodle.losses import GramLoss
+
+    style_channels = torch.zeros(1, 2, 8, 8)
+    style_channels[:, 0, :, :4], style_channels[:, 1, :, 4:] = 1, 1
+    style = two_region_features(1.0, 2.0)
+    painting_map = torch.zeros(1, 2, 1, 1)
+    painting_map[:, 0], painting_map[:, 1] = 0.6, 0.4  # at a deep layer the painting is one cell
+    loss = GramLoss("relu3_1", [(style, style_channels, 1.0)], painting_map)
+    assert loss(None, {"relu3_1": torch.zeros(1, 4, 1, 1)}).item() > 0.5  # not a silent zero

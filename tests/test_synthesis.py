@@ -279,10 +279,18 @@ def test_masked_gram_puts_each_style_where_the_map_says(encoder, style_pair):
 
 def test_patch_and_gram_losses_combine_with_weights(encoder, style_pair):
     style, style_map = style_pair
-    config = FAST.with_overrides(style_loss="patch:1,gram:0.5", style_layers="relu3_1")
+    config = FAST.with_overrides(style_loss="patch:1,gram:0.5", style_layers="relu3_1:1,relu4_1:3")
     result = paint(style, style_map=style_map, target_map=style_map, config=config, encoder=encoder)
-    losses = result.record.phases[0].losses
-    assert set(losses) == {"style:relu3_1", "gram:relu3_1", "smoothness"}
+    assert set(result.record.phases[0].losses) == {"style:relu3_1", "gram:relu3_1", "style:relu4_1",
+                                                   "gram:relu4_1", "smoothness"}
+    features = {"relu3_1": torch.rand(1, 8, 6, 6), "relu4_1": torch.rand(1, 8, 3, 3)}
+    copy = synthesis.StyleCopy(torch.rand(1, 3, 24, 24), None, None, 1.0, 1.0, True)
+    terms = synthesis._build_terms(config.with_overrides(style_weight=2.0), (24, 24), [(copy, features)], None, None,
+                                   "exact")
+    weights = {term.name: term.weight for term in terms}
+    # style weight x loss weight x layer share (1/4 and 3/4)
+    assert weights == pytest.approx({"style:relu3_1": 0.5, "gram:relu3_1": 0.25, "style:relu4_1": 1.5,
+                                     "gram:relu4_1": 0.75, "smoothness": 1.0})
 
 
 def stripes(vertical: bool = False, period: int = 8, size: int = 64) -> np.ndarray:
@@ -312,13 +320,18 @@ def test_blend_weights_set_each_styles_share(encoder):
     red += np.random.default_rng(0).normal(0, 0.05, red.shape).astype(np.float32)
     blue += np.random.default_rng(1).normal(0, 0.05, blue.shape).astype(np.float32)
     red, blue = red.clip(0, 1), blue.clip(0, 1)
-    shares = {}
-    for blend in ((0.8, 0.2), (0.2, 0.8)):
-        for loss in ("patch", "gram"):
-            config = FAST.with_overrides(style_blend=blend, style_loss=loss)
-            shares[blend, loss] = redness(paint([red, blue], size=(40, 40), config=config, encoder=encoder).image)
-    for loss in ("patch", "gram"):
-        assert shares[(0.8, 0.2), loss] > shares[(0.2, 0.8), loss] + 0.2
+    # Gram: from grey noise, so the colours come from the blended targets alone
+    config = PaintConfig(phases=1, iterations=30, init="uniform", optimizer="adam", learning_rate=0.05,
+                         style_layers="relu1_1,relu2_1,relu3_1", style_loss="gram", tolerance=0)
+    reds = {blend: redness(paint([red, blue], size=(40, 40), config=config.with_overrides(style_blend=blend),
+                                 encoder=encoder).image) for blend in ((0.8, 0.2), (0.2, 0.8))}
+    assert reds[0.8, 0.2] > reds[0.2, 0.8] + 0.5, reds
+    # Patches: the blend sets each style's share of the pooled bank (0.2 beside 0.8: a quarter of its patches)
+    features = {"relu3_1": torch.rand(1, 8, 12, 12)}  # 100 patches per style
+    copies = [(synthesis.StyleCopy(torch.rand(1, 3, 48, 48), None, None, w, w / 0.8, True), features)
+              for w in (0.8, 0.2)]
+    term = synthesis._build_terms(PaintConfig(style_layers="relu3_1"), (48, 48), copies, None, None, "exact")[0]
+    assert term.term.style_columns.shape[1] == 100 + 25
 
 
 def test_several_styles_need_one_map_each_and_one_weight_each(encoder, style_pair):
@@ -426,3 +439,39 @@ def test_init_noise_blends_noise_into_the_content():
     noise = synthesis.style_noise(style, None, None, (12, 12), torch.Generator().manual_seed(0))
     assert torch.equal(start[0.0], content)
     assert torch.allclose(start[0.6], 0.4 * content + 0.6 * noise)
+
+
+def test_colors_match_with_a_map_at_another_resolution(encoder, style_pair):
+    style, style_map = style_pair
+    half_map = style_map[::2, ::2].copy()  # a map may be smaller than its image
+    result = paint(style, style_map=half_map, target_map=style_map, config=FAST.with_overrides(colors="match"),
+                   encoder=encoder)
+    assert result.image.shape == (48, 48, 3)
+
+
+def test_colour_pool_follows_the_blend_weights():
+    from doodle.colors import _pool
+
+    many, few = np.zeros((1000, 3)), np.ones((10, 3))
+    pooled = _pool([many, few], [0.25, 0.75])
+    assert abs(pooled[:, 0].mean() - 0.75) < 0.01  # three quarters from the small set, whatever its size
+
+
+def test_errors_name_the_files_of_the_styles_kept(encoder, style_pair, tmp_path):
+    from PIL import Image
+
+    style, style_map = style_pair
+    for name, image in (("a.png", style), ("b.png", style)):
+        Image.fromarray((image * 255).astype(np.uint8)).save(tmp_path / name)
+    Image.fromarray(style_map).save(tmp_path / "a_sem.png")
+    Image.fromarray(style_map[:, :24]).save(tmp_path / "b_sem.png")  # wrong aspect
+    with pytest.raises(DoodleError, match="b_sem.png"):
+        paint([tmp_path / "a.png", tmp_path / "b.png"], style_map=[tmp_path / "a_sem.png", tmp_path / "b_sem.png"],
+              target_map=style_map, config=FAST.with_overrides(style_blend=(0, 1)), encoder=encoder)
+
+
+def test_copies_are_not_made_for_gram_alone(encoder, style_pair):
+    style, _ = style_pair
+    result = paint(style, size=(32, 32), encoder=encoder,
+                   config=FAST.with_overrides(style_loss="gram", style_rotations=(90,)))
+    assert any("not used" in text for text in result.record.notes)
