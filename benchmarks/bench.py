@@ -128,8 +128,8 @@ def gib(value: float | None) -> str:
 
 
 def style_loss(run: dict) -> float:
-    """The painting's style loss measured afresh with the reference path (see `worker`)."""
-    return sum(value for name, value in run["fresh_losses"].items() if name.startswith("style:"))
+    """The painting's style loss (patch and Gram terms) measured afresh with the reference path (see `worker`)."""
+    return sum(value for name, value in run["fresh_losses"].items() if name.startswith(("style:", "gram:")))
 
 
 def phase_table(name: str, run: dict) -> list[str]:
