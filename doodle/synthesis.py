@@ -360,11 +360,16 @@ def _blended_noise(styles: list[torch.Tensor], channels: list[torch.Tensor] | No
         source = (style_labels == label).nonzero().squeeze(1)
         if source.numel() == 0:
             source = torch.arange(pixels.shape[1])
-        # each style's pixels together weigh as much as its blend weight, however many it has
-        counts = torch.bincount(owner[source], minlength=len(styles)).clamp_min(1).float()
-        probability = torch.tensor(weights, dtype=torch.float32)[owner[source]] / counts[owner[source]]
-        pick = torch.multinomial(probability, where.numel(), replacement=True, generator=generator)
-        noise[:, where] = pixels[:, source[pick]]
+        # Pick a style by its blend weight for every pixel, then a pixel of that style and label:
+        # each style weighs its weight however many pixels it has (and multinomial never sees more
+        # categories than styles, where it is limited to 2^24).
+        by_style = [source[owner[source] == i] for i in range(len(styles))]
+        available = torch.tensor([w if len(pool) else 0.0 for w, pool in zip(weights, by_style)])
+        chosen = torch.multinomial(available, where.numel(), replacement=True, generator=generator)
+        for i, pool in enumerate(by_style):
+            targets = where[chosen == i]
+            if len(targets):
+                noise[:, targets] = pixels[:, pool[torch.randint(len(pool), (len(targets),), generator=generator)]]
     return noise.view(1, 3, *out_hw).to(styles[0].device)
 
 

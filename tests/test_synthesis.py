@@ -475,3 +475,29 @@ def test_copies_are_not_made_for_gram_alone(encoder, style_pair):
     result = paint(style, size=(32, 32), encoder=encoder,
                    config=FAST.with_overrides(style_loss="gram", style_rotations=(90,)))
     assert any("not used" in text for text in result.record.notes)
+
+
+def test_style_scales_add_resized_copies_to_the_bank(encoder, style_pair):
+    style, style_map = style_pair
+    sizes = {}
+    for scales in ((), (0.75, 1.5)):
+        result = paint(style, style_map=style_map, target_map=style_map, encoder=encoder,
+                       config=FAST.with_overrides(style_scales=scales))
+        sizes[scales] = result.record.estimated_bytes
+        assert any("rescaled copies" in text for text in result.record.notes) == bool(scales)
+    assert sizes[(0.75, 1.5)] > sizes[()]  # 1 + 0.56 + 2.25 times the style's patches
+
+
+def test_blended_noise_draws_styles_by_weight_and_label():
+    red, blue = torch.zeros(1, 3, 20, 20), torch.zeros(1, 3, 10, 10)  # blue has a quarter of red's pixels
+    red[:, 0], blue[:, 2] = 1, 1
+    noise = synthesis.style_noise([red, blue], None, None, (50, 50), torch.Generator().manual_seed(0), [0.3, 0.7])
+    assert abs(noise[0, 2].mean().item() - 0.7) < 0.05  # by weight, not by pixel count
+    # with maps: label 1 exists only in the blue style, so its region is all blue whatever the weights
+    red_map, blue_map = torch.zeros(1, 2, 20, 20), torch.zeros(1, 2, 10, 10)
+    red_map[:, 0], blue_map[:, 1] = 1, 1
+    target = torch.zeros(1, 2, 50, 50)
+    target[:, 0, :, :25], target[:, 1, :, 25:] = 1, 1
+    noise = synthesis.style_noise([red, blue], [red_map, blue_map], target, (50, 50),
+                                  torch.Generator().manual_seed(0), [0.9, 0.1])
+    assert noise[0, 2, :, 25:].min() == 1 and noise[0, 0, :, :25].min() == 1
