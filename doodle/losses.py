@@ -198,7 +198,11 @@ def gram_matrix(features: torch.Tensor, weights: torch.Tensor | None = None) -> 
     if weights is None:
         return flat @ flat.T / flat.shape[1]
     weights = weights.flatten()
-    return (flat * weights) @ flat.T / weights.sum().clamp_min(1e-8)
+    # Only the label's own cells (and its soft edges) take part: with K labels this makes the K
+    # masked Grams cost about one plain Gram, not K of them.
+    inside = weights.nonzero().squeeze(1)
+    selected = flat.index_select(1, inside)
+    return (selected * weights[inside]) @ selected.T / weights.sum().clamp_min(1e-8)
 
 
 def gram_distance(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
