@@ -197,12 +197,22 @@ def gram_matrix(features: torch.Tensor, weights: torch.Tensor | None = None) -> 
     flat = features.flatten(2)[0]
     if weights is None:
         return flat @ flat.T / flat.shape[1]
+    return region_gram(flat, *label_region(weights))
+
+
+def label_region(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For a (H, W) mask: the flat positions it covers, its weights there, and its area."""
     weights = weights.flatten()
     # Only the label's own cells (and its soft edges) take part: with K labels this makes the K
     # masked Grams cost about one plain Gram, not K of them.
     inside = weights.nonzero().squeeze(1)
+    return inside, weights[inside], weights.sum().clamp_min(1e-8)
+
+
+def region_gram(flat: torch.Tensor, inside: torch.Tensor, weights: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """The weighted Gram of (C, M) features over the positions `inside` (see `label_region`)."""
     selected = flat.index_select(1, inside)
-    return (selected * weights[inside]) @ selected.T / weights.sum().clamp_min(1e-8)
+    return (selected * weights) @ selected.T / area
 
 
 def gram_distance(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -274,17 +284,21 @@ class GramLoss:
             self.shares = self.shares / self.shares.sum().clamp_min(1e-8)
             self.scale = sum(share * gram_distance(torch.zeros_like(target), target)
                              for share, target in zip(self.shares, self.targets)).clamp_min(1e-12)
+            # Fixed for the phase: found once here, not at every evaluation (on a GPU each
+            # nonzero() and each test of a share would wait for the device).
+            self.regions = [(label_region(mask), share, target)
+                            for mask, share, target in zip(self.masks, self.shares, self.targets) if share.item() > 0]
         return self.masks
 
     def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
         layer_features = features[self.layer]
         if not self.with_maps:
             return gram_distance(gram_matrix(layer_features), self.targets[0]) / self.scale
-        masks = self._target_masks(tuple(layer_features.shape[-2:]))
+        self._target_masks(tuple(layer_features.shape[-2:]))
+        flat = layer_features.flatten(2)[0]
         loss = layer_features.new_zeros(())
-        for mask, share, target in zip(masks, self.shares, self.targets):
-            if share > 0:
-                loss = loss + share * gram_distance(gram_matrix(layer_features, mask), target)
+        for region, share, target in self.regions:
+            loss = loss + share * gram_distance(region_gram(flat, *region), target)
         return loss / self.scale
 
 
