@@ -29,7 +29,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SAMPLES = ROOT.parent / "shared" / "samples"
 # The exact path the speed-ups are measured against: float32 network, exact search of every style
 # patch at every evaluation. Everything else (iterations, phases, weights, seed) stays the same.
 REFERENCE = {"precision": "fp32", "matcher": "exact", "search": "all", "rematch_every": 1}
@@ -61,7 +60,7 @@ def worker(spec: dict) -> dict:
 
     from doodle import PaintConfig, paint
     from doodle.images import read_image, read_map, write_image
-    from doodle.regions import region_score
+    from doodle.metrics import region_score
 
     samples = Path(spec["samples"])
     config = PaintConfig().with_overrides(**spec["overrides"])
@@ -162,7 +161,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", action="store_true", help="also run the exact fp32 path and compare")
     parser.add_argument("--sizes", default="", help="comma-separated widths for the size table, e.g. 256,512,768,1024")
-    parser.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES, help="folder with Monet.jpg and its maps")
+    parser.add_argument("--samples", type=Path, default=None,
+                        help="folder with Monet.jpg and its maps (default: $DOODLE_SAMPLES, else ../shared/samples)")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench", help="where the paintings go")
     parser.add_argument("--skip-default", action="store_true", help="only the size table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -172,6 +172,10 @@ def main() -> None:
         return
     extra = [word for word in extra if word != "--"]
     overrides = parse_overrides(extra)
+    if arguments.samples is None:
+        from doodle.samples import samples_dir
+
+        arguments.samples = samples_dir()
     if not (arguments.samples / "Monet.jpg").is_file():
         sys.exit(f"{arguments.samples}: no Monet.jpg here; pass --samples DIR (the paper's samples)")
 

@@ -27,13 +27,14 @@ from bench import machine  # noqa: E402
 
 from doodle.encoder import load_encoder  # noqa: E402
 from doodle.images import read_image, read_map  # noqa: E402
+from doodle.metrics import adjusted_rand_index  # noqa: E402
+from doodle.samples import samples_dir  # noqa: E402
 from doodle.semantic import label_maps  # noqa: E402
 from segmentation import segment  # noqa: E402
 from segmentation import cluster as cluster_module  # noqa: E402
-from segmentation.agreement import adjusted_rand_index  # noqa: E402
 from segmentation.portrait import available as portrait_available  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = samples_dir()
 CASES = {"Monet": (["Monet.jpg"], ["Monet_sem.png"]),
          "Gogh + Seth": (["Gogh.jpg", "Seth.jpg"], ["Gogh_sem.png", "Seth_sem.png"])}
 

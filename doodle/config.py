@@ -1,15 +1,20 @@
 """Every parameter of a painting run, with its one default, in one place.
 
-The CLI reads its defaults and help texts from here, so the engine's signature is the documentation.
+The CLI reads its defaults, help texts and allowed values from here, so the engine's signature is
+the documentation. Each field's metadata says what values it takes (see RULES); one loop checks
+them all, and only the checks that involve several fields are written out as code.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field, fields, replace
+import typing
+from dataclasses import Field, dataclass, field, fields, replace
 from importlib import resources
 from typing import Any
+
+from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,18 +29,38 @@ SEARCHES = ("label", "all")
 PRECISIONS = ("auto", "fp32", "bf16")
 # --init values that are not a path to an image.
 INIT_KINDS = ("noise", "uniform", "content")
+# --init values that start from noise, into which --init-noise has no image to blend.
+NOISE_STARTS = ("noise", "uniform")
 STYLE_LOSSES = ("patch", "gram")
 OPTIMIZERS = ("lbfgs", "adam")
 COLORS = ("none", "original", "match")
+POOLINGS = ("avg", "max")
+MODELS = ("auto", "vgg19", "vgg16")
+DEVICES = ("auto", "cpu", "cuda")
 # --learning-rate 0 means this per optimiser: L-BFGS takes whole quasi-Newton steps; Adam moves
 # pixels (0-1) by about this much per step at first.
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
 # --tolerance compares the loss now with the loss this many evaluations ago.
 CONVERGENCE_WINDOW = 10
 
+# The vocabulary of PaintConfig's field metadata. Rules are data so that the check, the CLI's help
+# and the options reference (docs/options.md) all read the same words, written once.
+#   help      the help text `doodle paint --help` shows (every field has one)
+#   choices   the value must be one of these strings
+#   min, max  inclusive bounds; above, below: exclusive bounds. For a list, they bind every item.
+#   finite    True: the value must be a finite number (no inf, no nan)
+#   problem   the exact sentence reported when a choice or a bound is broken, where the generated
+#             one ("--phases must be at least 1") would say too little
+RULES = ("help", "choices", "min", "max", "above", "below", "finite", "problem")
+BOUNDS = ("min", "max", "above", "below")
 
-def _help(text: str) -> dict[str, Any]:
-    return {"help": text}
+
+def _setting(default: Any, help_text: str, **rules: Any) -> Any:
+    """A PaintConfig field: its default, its help text and the rules its value must follow."""
+    unknown = set(rules) - set(RULES)
+    if unknown:  # a misspelt rule would otherwise go unchecked without a word
+        raise TypeError(f"unknown field rules {sorted(unknown)}; known: {', '.join(RULES)}")
+    return field(default=default, metadata={"help": help_text, **rules})
 
 
 def parse_weighted(items: tuple[str, ...] | list[str], what: str) -> list[tuple[str, float]]:
@@ -46,145 +71,216 @@ def parse_weighted(items: tuple[str, ...] | list[str], what: str) -> list[tuple[
         try:
             value = float(weight) if weight else 1.0
         except ValueError:
-            raise ValueError(f"{what} {item!r}: write NAME or NAME:WEIGHT, e.g. relu3_1:0.5") from None
+            raise ConfigError(f"{what} {item!r}: write NAME or NAME:WEIGHT, e.g. relu3_1:0.5") from None
         if value < 0 or not math.isfinite(value):
-            raise ValueError(f"{what} {item!r}: weights must be finite and not negative")
+            raise ConfigError(f"{what} {item!r}: weights must be finite and not negative")
         parsed.append((name.strip(), value))
     return parsed
+
+
+def flag_of(name: str) -> str:
+    """'rematch_every' -> '--rematch-every': the flag that sets a field, as messages name it."""
+    return "--" + name.replace("_", "-")
+
+
+def _format(number: float) -> str:
+    return f"{number:g}"
+
+
+def _limits_phrase(rules: typing.Mapping[str, Any]) -> str | None:
+    """What the bounds among `rules` require, as it reads after a flag: 'must be at least 1'."""
+    bounds = {key: rules[key] for key in BOUNDS if key in rules}
+    if not bounds:
+        return "must be a finite number" if rules.get("finite") else None
+    if bounds == {"min": 0}:
+        return "must not be negative"
+    if set(bounds) == {"min", "max"}:
+        return f"must be between {_format(bounds['min'])} and {_format(bounds['max'])}"
+    words = {"min": "at least", "above": "above", "max": "at most", "below": "below"}
+    return "must be " + " and ".join(f"{words[key]} {_format(value)}" for key, value in bounds.items())
+
+
+def _within(value: float, rules: typing.Mapping[str, Any]) -> bool:
+    """Whether `value` keeps the bounds among `rules`; written so that nan keeps none."""
+    return (("min" not in rules or value >= rules["min"]) and ("max" not in rules or value <= rules["max"])
+            and ("above" not in rules or value > rules["above"]) and ("below" not in rules or value < rules["below"]))
+
+
+def rule_problem(name: str, value: Any, rules: typing.Mapping[str, Any]) -> str | None:
+    """The one-line problem with `value` under a field's `rules`, or None when it keeps them all.
+
+    A list is checked item by item. A value that is not finite reports only that, since its bounds
+    mean nothing."""
+    flag = flag_of(name)
+    items = value if isinstance(value, tuple) else (value,)
+    try:
+        for item in items:
+            if "choices" in rules and item not in rules["choices"]:
+                return rules.get("problem") or f"{flag} must be one of {', '.join(rules['choices'])}"
+            if rules.get("finite") and not math.isfinite(item):
+                return f"{flag} must be a finite number"
+            if not _within(item, rules):
+                return rules.get("problem") or f"{flag} {_limits_phrase(rules)}"
+    except TypeError:  # a string where a number belongs, from Python rather than the CLI
+        return f"{flag} must be a number"
+    return None
+
+
+def _as_tuple(value: Any, item_type: type) -> tuple[tuple, bool]:
+    """A list field's value as a tuple of `item_type`, and whether it could be read.
+
+    From Python a list may come as "a,b" or a list; the frozen config stores tuples. Numbers must be
+    finite: an inf blend weight or a nan angle has no meaning."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if item_type is not float:
+        return tuple(value), True
+    try:
+        numbers = tuple(float(item) for item in value)
+    except (TypeError, ValueError):
+        return (), False
+    return (numbers, True) if all(math.isfinite(number) for number in numbers) else ((), False)
 
 
 @dataclass(frozen=True)
 class PaintConfig:
     """Settings of one painting run. Images and maps are passed separately to `doodle.paint`."""
 
-    style_loss: tuple[str, ...] = field(
-        default=("patch",),
-        metadata=_help("Style loss: patch (nearest 3x3 style patches), gram (Gatys' Gram matrices; one per "
-                       "label with maps) or both with weights, e.g. patch:1,gram:0.5."),
+    style_loss: tuple[str, ...] = _setting(
+        ("patch",),
+        "Style loss: patch (nearest 3x3 style patches), gram (Gatys' Gram matrices; one per "
+        "label with maps) or both with weights, e.g. patch:1,gram:0.5.",
     )
-    style_layers: tuple[str, ...] = field(
-        default=DEFAULT_STYLE_LAYERS,
-        metadata=_help("VGG layers that carry the style, comma-separated, each with an optional weight "
-                       "(relu2_1:5); weights are relative and 0 drops a layer."),
+    style_layers: tuple[str, ...] = _setting(
+        DEFAULT_STYLE_LAYERS,
+        "VGG layers that carry the style, comma-separated, each with an optional weight "
+        "(relu2_1:5); weights are relative and 0 drops a layer.",
     )
-    content_layers: tuple[str, ...] = field(
-        default=DEFAULT_CONTENT_LAYERS,
-        metadata=_help("VGG layers compared with the content image (comma-separated)."),
+    content_layers: tuple[str, ...] = _setting(
+        DEFAULT_CONTENT_LAYERS,
+        "VGG layers compared with the content image (comma-separated).",
     )
-    style_weight: float = field(
-        default=1.0, metadata=_help("Weight of the style loss (beta); the content loss has --content-weight (alpha).")
+    style_weight: float = _setting(
+        1.0, "Weight of the style loss (beta); the content loss has --content-weight (alpha).",
+        finite=True, min=0,
     )
-    content_weight: float = field(
-        default=0.5,
-        metadata=_help("Weight of the content loss (only used when a content image is given)."),
+    content_weight: float = _setting(
+        0.5, "Weight of the content loss (only used when a content image is given).",
+        finite=True, min=0,
     )
-    smoothness: float = field(
-        default=1.0,
-        metadata=_help("Weight of the total-variation term that suppresses pixel noise."),
+    smoothness: float = _setting(
+        1.0, "Weight of the total-variation term that suppresses pixel noise.",
+        finite=True, min=0,
     )
-    semantic_weight: float = field(
-        default=1.0,
-        metadata=_help(
-            "How strongly maps steer matching: patch similarity is (features + w^2 map) / (1 + w^2) "
-            "cosines; from 1 up, patches come from their own label (with ReLU layers and no --variety); "
-            "0 ignores the maps."
-        ),
+    semantic_weight: float = _setting(
+        1.0,
+        "How strongly maps steer matching: patch similarity is (features + w^2 map) / (1 + w^2) "
+        "cosines; from 1 up, patches come from their own label (with ReLU layers and no --variety); "
+        "0 ignores the maps.",
+        finite=True, min=0,
     )
-    variety: float = field(
-        default=0.0,
-        metadata=_help("Penalty on reusing the same style patch, e.g. 0.2 (0 = off; doubles matching time)."),
+    variety: float = _setting(
+        0.0, "Penalty on reusing the same style patch, e.g. 0.2 (0 = off; doubles matching time).",
+        finite=True, min=0,
     )
-    phases: int = field(
-        default=3, metadata=_help("Resolutions, coarse to fine; each doubles the previous size.")
+    phases: int = _setting(3, "Resolutions, coarse to fine; each doubles the previous size.", min=1)
+    iterations: int = _setting(40, "Iterations (loss evaluations) per phase, at most.", min=1)
+    init: str = _setting(
+        "noise",
+        "Starting image: noise (pixels drawn at random from the style, label by label), "
+        "uniform (uniform grey noise, as the original tool), content, or the path of an image.",
     )
-    iterations: int = field(
-        default=40, metadata=_help("Iterations (loss evaluations) per phase, at most.")
+    init_noise: float = _setting(
+        0.0,
+        "Share of noise (drawn from the style, label by label) blended into an --init content "
+        "or image start, 0-1.",
+        min=0, max=1,
     )
-    init: str = field(
-        default="noise",
-        metadata=_help("Starting image: noise (pixels drawn at random from the style, label by label), "
-                       "uniform (uniform grey noise, as the original tool), content, or the path of an image."),
+    optimizer: str = _setting(
+        "lbfgs", "lbfgs (few evaluations, the default) or adam (steadier on long runs).", choices=OPTIMIZERS,
     )
-    init_noise: float = field(
-        default=0.0,
-        metadata=_help("Share of noise (drawn from the style, label by label) blended into an --init content "
-                       "or image start, 0-1."),
+    learning_rate: float = _setting(
+        0.0, "Step size; 0 = 1.0 for lbfgs, 0.02 for adam (pixels are 0-1).",
+        finite=True, min=0, problem="--learning-rate must not be negative (0 = the optimiser's default)",
     )
-    optimizer: str = field(
-        default="lbfgs",
-        metadata=_help("lbfgs (few evaluations, the default) or adam (steadier on long runs)."),
+    style_blend: tuple[float, ...] = _setting(
+        (),
+        "Weights of several --style images, e.g. 0.7,0.3 (default: equal). Patch banks are "
+        "pooled in these shares, Gram targets blended.",
+        min=0, problem="--style-blend weights must not be negative, and one must be above 0",
     )
-    learning_rate: float = field(
-        default=0.0,
-        metadata=_help("Step size; 0 = 1.0 for lbfgs, 0.02 for adam (pixels are 0-1)."),
+    style_scale: float = _setting(
+        1.0,
+        "Resize the style image(s) by this factor before extracting features: larger strokes "
+        "above 1, finer below.",
+        finite=True, above=0, problem="--style-scale and --style-scales must be above 0",
     )
-    style_blend: tuple[float, ...] = field(
-        default=(),
-        metadata=_help("Weights of several --style images, e.g. 0.7,0.3 (default: equal). Patch banks are "
-                       "pooled in these shares, Gram targets blended."),
+    style_rotations: tuple[float, ...] = _setting(
+        (),
+        "Also put copies of the style rotated by these angles (degrees, e.g. -15,15,90) in the "
+        "patch bank, so strokes and outlines can turn.",
     )
-    style_scale: float = field(
-        default=1.0,
-        metadata=_help("Resize the style image(s) by this factor before extracting features: larger strokes "
-                       "above 1, finer below."),
+    style_scales: tuple[float, ...] = _setting(
+        (),
+        "Also put copies of the style resized by these factors (e.g. 0.8,1.25) in the patch bank.",
+        above=0, problem="--style-scale and --style-scales must be above 0",
     )
-    style_rotations: tuple[float, ...] = field(
-        default=(),
-        metadata=_help("Also put copies of the style rotated by these angles (degrees, e.g. -15,15,90) in the "
-                       "patch bank, so strokes and outlines can turn."),
+    colors: str = _setting(
+        "none",
+        "none (as painted), original (keep the content's colours: only luminance is transferred) "
+        "or match (match the painting's colour statistics to the style's, label by label).",
+        choices=COLORS,
     )
-    style_scales: tuple[float, ...] = field(
-        default=(),
-        metadata=_help("Also put copies of the style resized by these factors (e.g. 0.8,1.25) in the patch bank."),
+    seed: int = _setting(0, "Random seed; the same seed gives the same painting.")
+    model: str = _setting(
+        "auto", "Network weights: auto (VGG19 if available, else VGG16), vgg19 or vgg16.",
+        choices=MODELS, problem="--model must be auto, vgg19 or vgg16",
     )
-    colors: str = field(
-        default="none",
-        metadata=_help("none (as painted), original (keep the content's colours: only luminance is transferred) "
-                       "or match (match the painting's colour statistics to the style's, label by label)."),
+    pooling: str = _setting(
+        "avg", "Pooling inside VGG: avg or max.", choices=POOLINGS, problem="--pooling must be avg or max",
     )
-    seed: int = field(default=0, metadata=_help("Random seed; the same seed gives the same painting."))
-    model: str = field(
-        default="auto",
-        metadata=_help("Network weights: auto (VGG19 if available, else VGG16), vgg19 or vgg16."),
+    matcher: str = _setting(
+        "auto",
+        "Patch search: exact (float32), bf16 (bfloat16 scores, best candidates re-checked in "
+        "float32), faiss (PCA-reduced faiss index, candidates re-checked; for very large style "
+        "banks) or auto (bf16 where bfloat16 is native: CUDA, CPUs with AVX-512 BF16 or AMX; "
+        "else exact).",
+        choices=MATCHERS,
     )
-    pooling: str = field(default="avg", metadata=_help("Pooling inside VGG: avg or max."))
-    matcher: str = field(
-        default="auto",
-        metadata=_help("Patch search: exact (float32), bf16 (bfloat16 scores, best candidates re-checked in "
-                       "float32), faiss (PCA-reduced faiss index, candidates re-checked; for very large style "
-                       "banks) or auto (bf16 where bfloat16 is native: CUDA, CPUs with AVX-512 BF16 or AMX; "
-                       "else exact)."),
+    search: str = _setting(
+        "label",
+        "With maps and --semantic-weight >= 1: label searches each patch only among style "
+        "patches of its own label (the same matches inside labels, about 2.5x faster); all "
+        "searches every style patch (always the case when --semantic-weight is below 1).",
+        choices=SEARCHES,
     )
-    search: str = field(
-        default="label",
-        metadata=_help("With maps and --semantic-weight >= 1: label searches each patch only among style "
-                       "patches of its own label (the same matches inside labels, about 2.5x faster); all "
-                       "searches every style patch (always the case when --semantic-weight is below 1)."),
+    rematch_every: int = _setting(
+        4,
+        "Search for matches at every N-th evaluation and reuse them in between (1 = every "
+        "evaluation).",
+        min=1,
     )
-    rematch_every: int = field(
-        default=4,
-        metadata=_help("Search for matches at every N-th evaluation and reuse them in between (1 = every "
-                       "evaluation)."),
+    precision: str = _setting(
+        "auto",
+        "Network arithmetic: fp32, bf16 (bfloat16 autocast) or auto (bf16 where bfloat16 "
+        "is native, as for --matcher auto; else fp32).",
+        choices=PRECISIONS,
     )
-    precision: str = field(
-        default="auto",
-        metadata=_help("Network arithmetic: fp32, bf16 (bfloat16 autocast) or auto (bf16 where bfloat16 "
-                       "is native, as for --matcher auto; else fp32)."),
+    tolerance: float = _setting(
+        0.01,
+        "End a phase early once the loss fell by less than this fraction over the last "
+        f"{CONVERGENCE_WINDOW} evaluations (0 = always run all --iterations).",
+        min=0, below=1,
     )
-    tolerance: float = field(
-        default=0.01,
-        metadata=_help("End a phase early once the loss fell by less than this fraction over the last "
-                       f"{CONVERGENCE_WINDOW} evaluations (0 = always run all --iterations)."),
+    memory_budget_mb: int = _setting(
+        512, "Memory for one chunk of the patch-matching score matrix, in MiB.", min=16,
     )
-    memory_budget_mb: int = field(
-        default=512,
-        metadata=_help("Memory for one chunk of the patch-matching score matrix, in MiB."),
+    slices: int = _setting(
+        0, "Split the style patches into this many chunks (0 = automatic from the budget).", min=0,
     )
-    slices: int = field(
-        default=0,
-        metadata=_help("Split the style patches into this many chunks (0 = automatic from the budget)."),
+    device: str = _setting(
+        "auto", "auto, cpu or cuda.", choices=DEVICES, problem="--device must be auto, cpu or cuda",
     )
-    device: str = field(default="auto", metadata=_help("auto, cpu or cuda."))
 
     def with_overrides(self, **changes: Any) -> "PaintConfig":
         """A copy with the given fields changed; `None` values keep the default."""
@@ -192,81 +288,49 @@ class PaintConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("style_loss", "style_layers", "content_layers", "style_blend", "style_rotations",
-                     "style_scales"):
-            if isinstance(getattr(self, name), (str, list)):  # "a,b" from Python: store the tuple
-                value = getattr(self, name)
-                items = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-                object.__setattr__(self, name, tuple(items))
-        for name in ("style_blend", "style_rotations", "style_scales"):
-            try:
-                values = tuple(float(value) for value in getattr(self, name))
-                if not all(math.isfinite(value) for value in values):
-                    raise ValueError(name)
-                object.__setattr__(self, name, values)
-            except (TypeError, ValueError):
-                problems.append(f"--{name.replace('_', '-')} must be numbers separated by commas")
-                object.__setattr__(self, name, ())  # so the checks below see numbers; the error stands
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            item_type = LIST_ITEM_TYPES.get(spec.name)
+            if item_type is not None:
+                value, readable = _as_tuple(value, item_type)
+                object.__setattr__(self, spec.name, value)  # () when unreadable, so later checks see numbers
+                if not readable:
+                    problems.append(f"{flag_of(spec.name)} must be numbers separated by commas")
+                    continue
+            problem = rule_problem(spec.name, value, spec.metadata)
+            if problem:
+                problems.append(problem)
+        problems += self._clashes()
+        if problems:
+            # One message for all problems, each said once (--style-scale and --style-scales share one).
+            raise ConfigError("; ".join(dict.fromkeys(problems)))
+
+    def _clashes(self) -> list[str]:
+        """Problems no single field's rules can see: weighted lists to parse, fields that clash."""
+        problems = []
         try:
             losses = parse_weighted(self.style_loss, "--style-loss")
             if not losses or any(kind not in STYLE_LOSSES for kind, _ in losses):
                 problems.append("--style-loss must be patch, gram, or both with weights (patch:1,gram:0.5)")
             elif not any(weight > 0 for _, weight in losses):
                 problems.append("--style-loss needs a weight above 0")
+        except ConfigError as error:
+            problems.append(str(error))
+        try:
             layers = parse_weighted(self.style_layers, "--style-layers")
             if layers and not any(weight > 0 for _, weight in layers):
                 problems.append("--style-layers needs a layer with a weight above 0")
-        except ValueError as error:
+        except ConfigError as error:
             problems.append(str(error))
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
-        if self.colors not in COLORS:
-            problems.append(f"--colors must be one of {', '.join(COLORS)}")
-        if self.learning_rate < 0:
-            problems.append("--learning-rate must not be negative (0 = the optimiser's default)")
-        if not 0 <= self.init_noise <= 1:
-            problems.append("--init-noise must be between 0 and 1")
-        elif self.init_noise > 0 and self.init in ("noise", "uniform"):
-            problems.append("--init-noise blends noise into a starting image: use it with --init content or "
-                            "--init PATH")
-        if any(weight < 0 for weight in self.style_blend) or (self.style_blend and not any(self.style_blend)):
-            problems.append("--style-blend weights must not be negative, and one must be above 0")
-        if not self.style_scale > 0 or any(not factor > 0 for factor in self.style_scales):
-            problems.append("--style-scale and --style-scales must be above 0")
-        if self.phases < 1:
-            problems.append("--phases must be at least 1")
-        if self.iterations < 1:
-            problems.append("--iterations must be at least 1")
-        if self.pooling not in ("avg", "max"):
-            problems.append("--pooling must be avg or max")
-        if self.model not in ("auto", "vgg19", "vgg16"):
-            problems.append("--model must be auto, vgg19 or vgg16")
-        if self.matcher not in MATCHERS:
-            problems.append(f"--matcher must be one of {', '.join(MATCHERS)}")
-        if self.search not in SEARCHES:
-            problems.append(f"--search must be one of {', '.join(SEARCHES)}")
-        if self.precision not in PRECISIONS:
-            problems.append(f"--precision must be one of {', '.join(PRECISIONS)}")
-        if self.rematch_every < 1:
-            problems.append("--rematch-every must be at least 1")
-        if not 0 <= self.tolerance < 1:
-            problems.append("--tolerance must be at least 0 and below 1")
-        if self.device not in ("auto", "cpu", "cuda"):
-            problems.append("--device must be auto, cpu or cuda")
-        for name in ("style_weight", "content_weight", "smoothness", "semantic_weight", "variety", "learning_rate",
-                     "style_scale"):
-            if not math.isfinite(getattr(self, name)):
-                problems.append(f"--{name.replace('_', '-')} must be a finite number")
-            elif getattr(self, name) < 0 and name not in ("learning_rate", "style_scale"):  # checked above
-                problems.append(f"--{name.replace('_', '-')} must not be negative")
         if not self.style_layers:
             problems.append("--style-layers needs at least one layer")
-        if self.memory_budget_mb < 16:
-            problems.append("--memory-budget-mb must be at least 16")
-        if self.slices < 0:
-            problems.append("--slices must not be negative")
-        if problems:
-            raise ValueError("; ".join(problems))
+        # Only an --init-noise in range can clash; one out of range was reported by its own rule.
+        if 0 < self.init_noise <= 1 and self.init in NOISE_STARTS:
+            problems.append("--init-noise blends noise into a starting image: use it with --init content or "
+                            "--init PATH")
+        if self.style_blend and not any(self.style_blend):
+            problems.append("--style-blend weights must not be negative, and one must be above 0")
+        return problems
 
     @property
     def style_loss_weights(self) -> dict[str, float]:
@@ -289,14 +353,42 @@ class PaintConfig:
         return self.learning_rate or DEFAULT_LEARNING_RATES[self.optimizer]
 
 
+# {field name: item type} of the list fields, read from the annotations (tuple[float, ...]) rather
+# than listed by hand, so a new list field is converted and checked like the others. Instances are
+# made only after this module has run, so __post_init__ always finds it.
+LIST_ITEM_TYPES: dict[str, type] = {
+    name: typing.get_args(hint)[0] for name, hint in typing.get_type_hints(PaintConfig).items()
+    if typing.get_origin(hint) is tuple
+}
+
+
+def _field(name: str) -> Field:
+    for spec in fields(PaintConfig):
+        if spec.name == name:
+            return spec
+    raise KeyError(f"PaintConfig has no setting {name!r}")
+
+
 def default_of(name: str) -> Any:
     """The default value of one PaintConfig field."""
-    return {f.name: f.default for f in fields(PaintConfig)}[name]
+    return _field(name).default
 
 
 def help_of(name: str) -> str:
     """The help text of one PaintConfig field."""
-    return {f.name: f.metadata.get("help", "") for f in fields(PaintConfig)}[name]
+    return _field(name).metadata.get("help", "")
+
+
+def choices_of(name: str) -> tuple[str, ...] | None:
+    """The values one PaintConfig field allows (`matcher` -> ('auto', 'exact', ...)), or None when
+    it takes any value within its bounds."""
+    return _field(name).metadata.get("choices")
+
+
+def limits_of(name: str) -> str | None:
+    """The bounds of one PaintConfig field in words, as they read after its flag ('must be at least
+    1'), or None when it has none. For a list field they bind every item."""
+    return _limits_phrase(_field(name).metadata)
 
 
 @dataclass(frozen=True)
@@ -316,7 +408,7 @@ def presets() -> dict[str, Preset]:
                     for key, value in table.items() if key != "description"}
         unknown = set(settings) - known
         if unknown:  # a typo in the data file must not pass silently
-            raise ValueError(f"preset {name}: unknown settings {sorted(unknown)}")
+            raise ConfigError(f"preset {name}: unknown settings {sorted(unknown)}")
         found[name] = Preset(name, table.get("description", ""), settings)
     return found
 
@@ -325,5 +417,5 @@ def preset_config(name: str, **overrides: Any) -> PaintConfig:
     """The preset's settings over the defaults, then `overrides` (None keeps the preset's value)."""
     available = presets()
     if name not in available:
-        raise ValueError(f"--preset {name!r}: choose one of {', '.join(available)} (doodle presets lists them)")
+        raise ConfigError(f"--preset {name!r}: choose one of {', '.join(available)} (doodle presets lists them)")
     return PaintConfig(**available[name].settings).with_overrides(**overrides)

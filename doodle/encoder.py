@@ -6,47 +6,14 @@ never need to know whether they got torchvision's VGG19 or the Caffe-style VGG16
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import DoodleError
-from .weights import BLOCK_CHANNELS as CHANNELS
-from .weights import LAYER_PLAN, WeightsInfo, load_weights
-_LAYER_NAME = re.compile(r"^(conv|relu)(\d)_(\d)$")
-
-
-def layer_names(model: str) -> list[str]:
-    """All named layers of a model, in forward order."""
-    names = []
-    for block, convs in enumerate(LAYER_PLAN[model], start=1):
-        for k in range(1, convs + 1):
-            names += [f"conv{block}_{k}", f"relu{block}_{k}"]
-    return names
-
-
-def layer_stride(name: str) -> int:
-    """How many input pixels one cell of the layer spans: 2^(block-1)."""
-    match = _LAYER_NAME.match(name)
-    if not match:
-        raise DoodleError(f"layer {name!r}: write layers as relu3_1 or conv4_2")
-    return 2 ** (int(match.group(2)) - 1)
-
-
-def layer_channels(name: str) -> int:
-    """Feature channels of a layer: 64 in block 1 up to 512 in blocks 4 and 5."""
-    return CHANNELS[layer_stride(name).bit_length() - 1]
-
-
-def check_layers(model: str, layers: Iterable[str]) -> None:
-    known = layer_names(model)
-    for name in layers:
-        layer_stride(name)
-        if name not in known:
-            raise DoodleError(f"layer {name!r} is not in {model}; choose from {known[0]} .. {known[-1]}")
+from .layers import conv_layers, vgg_layers
+from .weights import WeightsInfo, load_weights
 
 
 class VGGEncoder(nn.Module):
@@ -56,17 +23,14 @@ class VGGEncoder(nn.Module):
         super().__init__()
         self.info = info
         self.pooling = pooling
-        self.names = layer_names(info.model)
+        self.layers = vgg_layers(info.model)
+        self.names = [layer.name for layer in self.layers]
         self.convs = nn.ModuleDict()
-        in_channels = 3
-        for block, convs in enumerate(LAYER_PLAN[info.model], start=1):
-            for k in range(1, convs + 1):
-                name = f"conv{block}_{k}"
-                conv = nn.Conv2d(in_channels, CHANNELS[block - 1], 3, padding=1)
-                conv.weight.data.copy_(state[f"{name}.weight"])
-                conv.bias.data.copy_(state[f"{name}.bias"])
-                self.convs[name] = conv
-                in_channels = CHANNELS[block - 1]
+        for layer in conv_layers(info.model):
+            conv = nn.Conv2d(layer.in_channels, layer.channels, 3, padding=1)
+            conv.weight.data.copy_(state[f"{layer.name}.weight"])
+            conv.bias.data.copy_(state[f"{layer.name}.bias"])
+            self.convs[layer.name] = conv
         self.requires_grad_(False)
         if info.preprocessing == "caffe":
             # Caffe weights: BGR order, 0-255 range, mean subtracted, no std scaling.
@@ -90,15 +54,13 @@ class VGGEncoder(nn.Module):
         outputs: dict[str, torch.Tensor] = {}
         x = self.normalise(image)
         block_now = 1
-        for name in self.names[: deepest + 1]:
-            kind, block, _ = _LAYER_NAME.match(name).groups()
-            block = int(block)
-            if block != block_now:
+        for layer in self.layers[: deepest + 1]:
+            if layer.block != block_now:
                 x = F.avg_pool2d(x, 2) if self.pooling == "avg" else F.max_pool2d(x, 2)
-                block_now = block
-            x = self.convs[name](x) if kind == "conv" else F.relu(x)
-            if name in wanted:
-                outputs[name] = x
+                block_now = layer.block
+            x = self.convs[layer.name](x) if layer.kind == "conv" else F.relu(x)
+            if layer.name in wanted:
+                outputs[layer.name] = x
         return outputs
 
 

@@ -196,3 +196,68 @@ def write_images(outputs: list[tuple[Path, np.ndarray]]) -> None:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
         raise
+
+
+# --- arrays and tensors --------------------------------------------------------------------------
+# torch is imported inside these functions: the CLI imports this module to check paths and must
+# start without paying for torch.
+
+ImageLike = str | Path | np.ndarray
+
+
+def name_of(value: object, fallback: str) -> str:
+    """How messages name an input: its path, or `fallback` for an array."""
+    return str(value) if isinstance(value, (str, Path)) else fallback
+
+
+def _check_rgb(array: np.ndarray, name: str) -> None:
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise DoodleError(f"{name}: arrays must be HxWx3 (RGB), not {array.shape}")
+
+
+def load_image(value: ImageLike, name: str = "image") -> np.ndarray:
+    """An image from a path, or checked from an array: float32 HxWx3 in [0, 1].
+
+    uint8 arrays are taken as 0-255 (what scikit-image and Pillow give); float arrays must already
+    be in [0, 1], because a float image in 0-255 is a mistake that would paint white."""
+    if not isinstance(value, np.ndarray):
+        return read_image(value)
+    _check_rgb(value, name)
+    if value.dtype == np.uint8:
+        return value.astype(np.float32) / 255.0
+    if not np.issubdtype(value.dtype, np.floating) or value.min() < 0 or value.max() > 1:
+        raise DoodleError(f"{name}: image arrays must be uint8, or floats in [0, 1]; divide 0-255 floats by 255")
+    return value.astype(np.float32, copy=False)
+
+
+def load_map(value: ImageLike, name: str = "map") -> np.ndarray:
+    """A semantic map from a path, or checked from an array: uint8 HxWx3 colours."""
+    if not isinstance(value, np.ndarray):
+        return read_map(value)
+    _check_rgb(value, name)
+    if value.dtype != np.uint8:
+        raise DoodleError(f"{name}: map arrays must be uint8 colours, not {value.dtype}")
+    return value
+
+
+def image_to_tensor(image: np.ndarray, device=None):
+    """float HxWx3 -> (1, 3, H, W) float32 tensor on `device` (default: the CPU)."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().contiguous()
+    return tensor.to(device) if device is not None else tensor
+
+
+def tensor_to_image(tensor) -> np.ndarray:
+    """(1, 3, H, W) tensor -> float32 HxWx3 in [0, 1], clipped."""
+    return tensor.detach()[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float32)
+
+
+def resize_image(tensor, size_hw: tuple[int, int]):
+    """Antialiased resize of an image tensor to (height, width); guides are resized elsewhere, with
+    area or nearest filters (see `semantic.resize_channels`)."""
+    import torch.nn.functional as F
+
+    if tuple(tensor.shape[-2:]) == tuple(size_hw):
+        return tensor
+    return F.interpolate(tensor, size=size_hw, mode="bilinear", antialias=True, align_corners=False)

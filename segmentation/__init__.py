@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from doodle.errors import DoodleError
-from doodle.images import read_image
+from doodle.images import ImageLike, load_image, name_of
 
 from . import portrait
 from .result import MAX_LABELS, Segmentation, SegmentationUnavailable
@@ -32,21 +32,6 @@ from .result import MAX_LABELS, Segmentation, SegmentationUnavailable
 METHODS = ("auto", "cluster", "portrait", "network")
 MIN_SIDE = 32  # smaller pictures have too few superpixels and too little for VGG to see
 MIN_LABELS = 2
-
-ImageLike = str | Path | np.ndarray
-
-
-def _load(image: ImageLike) -> tuple[np.ndarray, str]:
-    if isinstance(image, (str, Path)):
-        return read_image(image), str(image)
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise DoodleError(f"an image array must be HxWx3 RGB, got shape {array.shape}")
-    if array.dtype == np.uint8:
-        array = array.astype(np.float32) / 255.0
-    elif not np.issubdtype(array.dtype, np.floating) or array.min() < 0 or array.max() > 1:
-        raise DoodleError("image arrays must be uint8, or floats in [0, 1]")
-    return array.astype(np.float32), "image array"
 
 
 def segment(images: Sequence[ImageLike] | ImageLike, *, method: str = "auto", labels: int | None = None,
@@ -68,7 +53,7 @@ def segment(images: Sequence[ImageLike] | ImageLike, *, method: str = "auto", la
         images = [images]
     if not images:
         raise DoodleError("give at least one image to segment")
-    loaded = [_load(image) for image in images]
+    loaded = [(load_image(image, "image array"), name_of(image, "image array")) for image in images]
     if names is not None and len(names) != len(loaded):
         raise DoodleError(f"got {len(names)} names for {len(loaded)} images")
     for array, name in loaded:

@@ -33,6 +33,7 @@ from skimage.transform import resize
 
 from doodle.encoder import VGGEncoder, load_encoder
 from doodle.errors import DoodleError
+from doodle.images import image_to_tensor
 
 from .cleanup import absorb, remove_specks
 from .result import CLUSTER_COLOURS, MAX_LABELS, Segmentation, area_order
@@ -88,8 +89,8 @@ def texture_descriptors(images: list[np.ndarray], encoder: VGGEncoder,
     bilinear upsampling are both linear, so the order does not change the result).
     """
     with torch.no_grad():
-        batches = [encoder(torch.from_numpy(image).permute(2, 0, 1)[None].to(next(encoder.parameters()).device),
-                           layers) for image in images]
+        device = next(encoder.parameters()).device
+        batches = [encoder(image_to_tensor(image, device), layers) for image in images]
     result: list[list[np.ndarray]] = [[] for _ in images]
     for layer in layers:
         grids = [batch[layer][0].double().cpu() for batch in batches]

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from doodle.weights import file_sha256, network_answers
+from doodle.images import image_to_tensor, resize_image
+from doodle.weights import FetchMessages, fetch_checked
 
 from .result import Segmentation, SegmentationUnavailable
 
@@ -25,6 +26,13 @@ from .result import Segmentation, SegmentationUnavailable
 NETWORK_SIDE = 520
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+FETCH_MESSAGES = FetchMessages(
+    offline="the network method needs DeepLabV3 weights, which are not at {path} and cannot be "
+            "downloaded now; connect to the network once, or use --method cluster",
+    failed="downloading the DeepLabV3 weights from {url} failed ({error}); retry online, or use "
+           "--method cluster",
+    damaged="{path}: the DeepLabV3 weights file is damaged (checksum differs); delete it and run again "
+            "online")
 
 
 def _weights_enum():
@@ -60,24 +68,9 @@ def load_model(allow_download: bool = True) -> torch.nn.Module:
     """DeepLabV3 with its pretrained weights, from the cache or downloaded once."""
     from torchvision.models.segmentation import deeplabv3_resnet50
 
-    weights = _weights_enum()
     path = weights_path()
-    if not path.exists():
-        if not allow_download or not network_answers(weights.url):
-            raise SegmentationUnavailable(
-                f"the network method needs DeepLabV3 weights, which are not at {path} and cannot be "
-                "downloaded now; connect to the network once, or use --method cluster")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(weights.url, str(path), progress=True)
-        except Exception as error:  # noqa: BLE001 - any failure means the same to the user
-            raise SegmentationUnavailable(f"downloading the DeepLabV3 weights from {weights.url} failed "
-                                          f"({type(error).__name__}); retry online, or use --method cluster") from None
-    # torchvision names its files with the start of their sha256, as torch.hub's check_hash does.
-    prefix = path.stem.rsplit("-", 1)[-1]
-    if not file_sha256(path).startswith(prefix):
-        raise SegmentationUnavailable(f"{path}: the DeepLabV3 weights file is damaged (checksum differs); "
-                                      "delete it and run again online")
+    fetch_checked(_weights_enum().url, path, FETCH_MESSAGES, unavailable=SegmentationUnavailable,
+                  allow_download=allow_download, progress=True)
     model = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=len(class_names()),
                                aux_loss=True)
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -88,10 +81,9 @@ def load_model(allow_download: bool = True) -> torch.nn.Module:
 def predict(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
     """(H, W) class indices for one float RGB image in [0, 1]."""
     height, width = image.shape[:2]
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
     scale = NETWORK_SIDE / min(height, width)
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    tensor = F.interpolate(tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
+    tensor = resize_image(image_to_tensor(image), size)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     with torch.no_grad():

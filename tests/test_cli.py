@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from doodle.cli import app
 
-from .conftest import BLUE, RED, textured_style, two_region_map
+from .helpers import BLUE, RED, disc, halves, stripes_and_dots, textured_style, two_region_map
 
 FAST = ["--phases", "1", "--iterations", "3", "--quiet"]
 
@@ -111,9 +111,9 @@ def test_bad_input(files, case, monkeypatch):
         args += ["--pooling", "median"]
         words = ["--pooling"]
     elif case == "memory":
-        import doodle.synthesis
+        import doodle.memory
 
-        monkeypatch.setattr(doodle.synthesis, "available_memory", lambda device: 4096)
+        monkeypatch.setattr(doodle.memory, "available_memory", lambda device: 4096)
         words = ["GiB", "--size"]
     assert_refused(run(*args), output, *words)
 
@@ -171,8 +171,6 @@ def test_unavailable_model_and_device_are_one_line_errors(files, monkeypatch, tm
 @pytest.fixture
 def photos(tmp_path):
     """Two pictures of stripes and dots in different layouts, with no maps."""
-    from .test_segmentation import disc, halves, stripes_and_dots
-
     for name, truth, seed in (("a.png", halves(64, 64), 0), ("b.png", disc(64, 80), 1)):
         Image.fromarray((stripes_and_dots(truth, seed) * 255).astype(np.uint8)).save(tmp_path / name)
     return tmp_path
@@ -405,3 +403,23 @@ def test_content_presets_paint_doodles_from_noise(files):
                  "--preset", "painterly", "--phases", "1", "--iterations", "3", "--size", "48x48")
     assert result.exit_code == 0 and output.exists(), result.output
     assert "starts from noise" in result.output
+
+
+def test_the_cli_starts_without_torch():
+    """--help, presets, weights and --version must answer at once: none of them imports torch."""
+    import subprocess
+    import sys
+
+    check = ("; loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', "
+             "'segmentation')); assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", "import sys, doodle.cli" + check], check=True)
+    for command in (["presets"], ["weights"], ["--version"], ["paint", "--help"]):
+        code = (f"import sys\nfrom typer.testing import CliRunner\nfrom doodle.cli import app\n"
+                f"result = CliRunner().invoke(app, {command!r})\nassert result.exit_code == 0, result.output{check}")
+        subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_paths_are_never_read_as_markup(files):
+    output = files / "out.png"
+    result = run("paint", "--style", files / "x[/].jpg", "--output", output, *FAST)
+    assert_refused(result, output, "x[/].jpg", "no such")

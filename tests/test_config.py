@@ -1,7 +1,10 @@
+from dataclasses import MISSING, fields
+
 import pytest
 
 from doodle import PaintConfig
-from doodle.config import default_of, help_of
+from doodle.config import RULES, choices_of, default_of, help_of, limits_of, parse_weighted, preset_config
+from doodle.errors import ConfigError, DoodleError
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -15,9 +18,72 @@ def test_bad_values_name_their_flag(changes, message):
 
 
 def test_every_field_has_a_default_and_help():
-    for name in ("matcher", "search", "rematch_every", "precision", "tolerance"):
-        assert default_of(name) is not None and help_of(name)
+    for spec in fields(PaintConfig):
+        assert spec.default is not MISSING and default_of(spec.name) == spec.default, spec.name
+        assert help_of(spec.name).strip(), f"{spec.name} has no help text"
+        assert set(spec.metadata) <= set(RULES), f"{spec.name}: unknown rules {set(spec.metadata) - set(RULES)}"
+        choices = choices_of(spec.name)
+        if choices is not None:
+            assert spec.default in choices, f"{spec.name}: default {spec.default!r} is not among {choices}"
+    assert choices_of("matcher") == ("auto", "exact", "bf16", "faiss")
+    assert choices_of("phases") is None and choices_of("init") is None  # --init also takes a path
     assert PaintConfig().with_overrides(tolerance=None, rematch_every=2).rematch_every == 2
+    with pytest.raises(KeyError, match="no setting"):
+        help_of("colour")
+
+
+FIELDS_WITH_CHOICES = [spec.name for spec in fields(PaintConfig) if choices_of(spec.name)]
+
+
+def test_the_fields_with_choices_are_the_expected_ones():
+    assert set(FIELDS_WITH_CHOICES) == {"optimizer", "colors", "model", "pooling", "matcher", "search", "precision",
+                                        "device"}
+
+
+@pytest.mark.parametrize("name", FIELDS_WITH_CHOICES)
+def test_a_value_outside_the_choices_is_rejected_naming_its_flag(name):
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(ConfigError) as caught:
+        PaintConfig(**{name: "no-such-value"})
+    assert str(caught.value).startswith(flag + " must be"), str(caught.value)
+    for choice in choices_of(name):  # and every listed choice is accepted
+        assert getattr(PaintConfig(**{name: choice}), name) == choice
+
+
+def test_bounds_read_in_words_and_reject_what_they_say():
+    assert limits_of("phases") == "must be at least 1"
+    assert limits_of("tolerance") == "must be at least 0 and below 1"
+    assert limits_of("init_noise") == "must be between 0 and 1"
+    assert limits_of("slices") == "must not be negative"
+    assert limits_of("matcher") is None
+    for name in ("phases", "iterations", "rematch_every", "memory_budget_mb", "slices", "tolerance", "init_noise",
+                 "style_weight", "content_weight", "smoothness", "semantic_weight", "variety", "learning_rate",
+                 "style_scale"):
+        with pytest.raises(ConfigError, match="--" + name.replace("_", "-")):
+            PaintConfig(**{name: -1})
+
+
+def test_several_problems_come_in_one_message_each_said_once():
+    with pytest.raises(ConfigError) as caught:
+        PaintConfig(phases=0, matcher="fast", style_scale=0, style_scales=(0,))
+    assert str(caught.value).split("; ") == ["--phases must be at least 1",
+                                             "--style-scale and --style-scales must be above 0",
+                                             "--matcher must be one of auto, exact, bf16, faiss"]
+
+
+def test_a_number_where_text_belongs_is_a_config_error_too():
+    with pytest.raises(ConfigError, match="--iterations must be a number"):
+        PaintConfig(iterations="many")
+
+
+def test_config_errors_are_doodle_errors_and_value_errors():
+    assert issubclass(ConfigError, DoodleError) and issubclass(ConfigError, ValueError)
+    with pytest.raises(DoodleError, match="--matcher"):
+        PaintConfig(matcher="fast")
+    with pytest.raises(DoodleError, match="doodle presets"):
+        preset_config("cubist")
+    with pytest.raises(DoodleError, match="NAME:WEIGHT"):
+        parse_weighted(["relu3_1:x"], "--style-layers")
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -68,3 +134,12 @@ def test_presets_are_data_and_flags_override_them():
     assert preset_config("doodle") == PaintConfig()
     with pytest.raises(ValueError, match="doodle presets"):
         preset_config("cubist")
+
+
+def test_the_configuration_imports_no_torch():
+    """The CLI reads its options from here and must start fast: torch comes with the engine only."""
+    import subprocess
+    import sys
+
+    code = "import sys, doodle.config, doodle.errors; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

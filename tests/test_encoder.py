@@ -1,18 +1,7 @@
 import pytest
 import torch
 
-from doodle.encoder import check_layers, layer_names, layer_stride
-from doodle.errors import DoodleError
-
-
-def test_layer_names_and_strides():
-    assert layer_names("vgg16")[:4] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2"]
-    assert "relu5_4" in layer_names("vgg19") and "relu5_4" not in layer_names("vgg16")
-    assert layer_stride("relu3_1") == 4 and layer_stride("conv5_2") == 16
-    with pytest.raises(DoodleError):
-        layer_stride("features.20")
-    with pytest.raises(DoodleError, match="vgg16"):
-        check_layers("vgg16", ["relu3_4"])
+from doodle.encoder import VGGEncoder
 
 
 def test_features_have_named_shapes(encoder):
@@ -44,10 +33,10 @@ def test_normalisation_inside(encoder):
     assert encoder.normalise(red)[0, 2, 0, 0] == pytest.approx(255 - 123.68, abs=1e-3)  # R is last in BGR
 
 
-def test_max_pooling_differs_from_average():
-    from doodle.encoder import load_encoder
-
+def test_max_pooling_differs_from_average(encoder):
+    state = {f"{name}.{kind}": getattr(conv, kind) for name, conv in encoder.convs.items()
+             for kind in ("weight", "bias")}
     image = torch.rand(1, 3, 32, 32)
-    average = load_encoder("vgg16", "avg")(image, ["relu2_1"])["relu2_1"]
-    maximum = load_encoder("vgg16", "max")(image, ["relu2_1"])["relu2_1"]
+    average = VGGEncoder(state, encoder.info, "avg")(image, ["relu2_1"])["relu2_1"]
+    maximum = VGGEncoder(state, encoder.info, "max")(image, ["relu2_1"])["relu2_1"]
     assert average.shape == maximum.shape and not torch.allclose(average, maximum)

@@ -1,12 +1,12 @@
 import torch
 
-from doodle.losses import SemanticPatchLoss, patch_labels, relative_mse
+from doodle.losses import SemanticPatchLoss, StyleLayer, patch_labels, relative_mse
 from doodle.matching import extract_patches
 
 
 def test_folded_patch_loss_equals_the_patch_by_patch_loss():
     generator = torch.Generator().manual_seed(0)
-    loss = SemanticPatchLoss("relu3_1", torch.rand(1, 16, 20, 24, generator=generator), None, None, 1.0)
+    loss = SemanticPatchLoss("relu3_1", [StyleLayer(torch.rand(1, 16, 20, 24, generator=generator))], None, 1.0)
     features = torch.rand(1, 16, 18, 22, generator=generator).requires_grad_(True)
     folded = loss(None, {"relu3_1": features})
     folded_gradient, = torch.autograd.grad(folded, features)
@@ -19,7 +19,7 @@ def test_folded_patch_loss_equals_the_patch_by_patch_loss():
 
 def test_matches_are_reused_between_searches():
     generator = torch.Generator().manual_seed(1)
-    loss = SemanticPatchLoss("relu3_1", torch.rand(1, 8, 10, 10, generator=generator), None, None, 1.0,
+    loss = SemanticPatchLoss("relu3_1", [StyleLayer(torch.rand(1, 8, 10, 10, generator=generator))], None, 1.0,
                              rematch_every=3)
     for _ in range(7):  # searches at evaluations 1, 4 and 7
         loss(None, {"relu3_1": torch.rand(1, 8, 10, 10, generator=generator)})
@@ -39,8 +39,8 @@ def test_search_by_label_needs_maps():
 
     features, channels = torch.rand(1, 8, 6, 6), torch.zeros(1, 2, 6, 6)
     channels[:, 0, :, :3], channels[:, 1, :, 3:] = 1, 1
-    with_maps = SemanticPatchLoss("relu3_1", features, channels, channels, 1.0, by_label=True)
-    without = SemanticPatchLoss("relu3_1", features, None, None, 1.0, by_label=True)
+    with_maps = SemanticPatchLoss("relu3_1", [StyleLayer(features, channels)], channels, 1.0, by_label=True)
+    without = SemanticPatchLoss("relu3_1", [StyleLayer(features)], None, 1.0, by_label=True)
     assert isinstance(with_maps.matcher, LabelPartitionedMatcher) and isinstance(without.matcher, ExactMatcher)
     # each patch finds itself: the same image, the same map
     assert with_maps(None, {"relu3_1": features}).item() < 1e-6
@@ -135,3 +135,76 @@ def test_masked_gram_counts_every_region_when_all_are_thinner_than_a_cell():
     painting_map[:, 0], painting_map[:, 1] = 0.6, 0.4  # at a deep layer the painting is one cell
     loss = GramLoss("relu3_1", [(style, style_channels, 1.0)], painting_map)
     assert loss(None, {"relu3_1": torch.zeros(1, 4, 1, 1)}).item() > 0.5  # not a silent zero
+
+
+def test_folded_patch_distance_is_the_mean_squared_distance_to_each_matched_patch():
+    from doodle.losses import fold_matches, folded_patch_distance, patch_coverage
+
+    generator = torch.Generator().manual_seed(3)
+    features = torch.rand(1, 5, 6, 7, generator=generator).requires_grad_(True)
+    bank = torch.rand(11, 5 * 9, generator=generator)
+    index = torch.randint(0, 11, (4 * 5,), generator=generator)  # a 6x7 grid holds 4x5 patches
+    scale = torch.tensor(0.3)
+    folded_target, matched_energy = fold_matches(bank.T.contiguous(), bank.pow(2).sum(1), index, (6, 7))
+    folded = folded_patch_distance(features, patch_coverage((6, 7)), folded_target, matched_energy, scale)
+    slow = (extract_patches(features) - bank[index]).pow(2).mean() / scale
+    assert torch.allclose(folded, slow, rtol=1e-5)
+    folded_gradient, = torch.autograd.grad(folded, features)
+    slow_gradient, = torch.autograd.grad(slow, features)
+    assert torch.allclose(folded_gradient, slow_gradient, rtol=1e-4, atol=1e-8)
+
+
+def test_patch_coverage_counts_the_patches_over_each_cell():
+    from doodle.losses import patch_coverage
+
+    coverage = patch_coverage((4, 5))[0, 0]
+    assert coverage.tolist() == [[1, 2, 3, 2, 1], [2, 4, 6, 4, 2], [2, 4, 6, 4, 2], [1, 2, 3, 2, 1]]
+
+
+def test_total_variation_is_zero_for_a_flat_image_and_counts_steps():
+    from doodle.losses import total_variation
+
+    assert total_variation(torch.full((1, 3, 5, 4), 0.7)).item() == 0
+    stripes = torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])[None, None]  # every horizontal step is 1
+    assert total_variation(stripes).item() == 1.0
+
+
+def test_label_shares_leave_out_labels_thinner_than_a_cell_unless_all_are():
+    from doodle.losses import label_shares
+
+    assert torch.allclose(label_shares(torch.tensor([3.0, 0.5, 1.0])), torch.tensor([0.75, 0.0, 0.25]))
+    assert torch.allclose(label_shares(torch.tensor([0.6, 0.2])), torch.tensor([0.75, 0.25]))
+
+
+def four_terms() -> list:
+    from doodle.losses import ContentLoss, GramLoss, Smoothness
+
+    features, channels = torch.rand(1, 4, 6, 6), torch.zeros(1, 2, 6, 6)
+    channels[:, 0, :, :3], channels[:, 1, :, 3:] = 1, 1
+    return [SemanticPatchLoss("relu3_1", [StyleLayer(features, channels)], channels, 1.0),
+            GramLoss("relu3_1", [(features, channels, 1.0)], channels),
+            ContentLoss("relu3_1", features), Smoothness()]
+
+
+def test_every_term_is_a_loss_term_and_creates_its_state_up_front():
+    from doodle.losses import LossTerm
+
+    image, features = torch.rand(1, 3, 12, 12), {"relu3_1": torch.rand(1, 4, 6, 6)}
+    for term in four_terms():
+        assert isinstance(term, LossTerm)
+        created = set(vars(term))
+        loss = term(image, features)
+        assert loss.dim() == 0
+        assert set(vars(term)) == created, f"{type(term).__name__} added state after construction"
+    assert [term.layer for term in four_terms()] == ["relu3_1", "relu3_1", "relu3_1", None]
+    assert not isinstance(object(), LossTerm)
+
+
+def test_terms_that_read_one_image_refuse_a_batch():
+    import pytest
+
+    patch, gram = four_terms()[:2]
+    batch = {"relu3_1": torch.rand(2, 4, 6, 6)}
+    for term in (patch, gram):
+        with pytest.raises(ValueError, match="one image at a time"):
+            term(None, batch)

@@ -138,13 +138,16 @@ def test_label_partition_falls_back_when_a_label_is_missing_from_the_style():
     assert index.tolist() == [4, 7, 21]
 
 
-def test_auto_matcher_follows_the_hardware():
-    from doodle.matching import fast_bfloat16, resolve_matcher
+def test_auto_matcher_follows_the_hardware(monkeypatch):
+    from doodle.matching import resolve_matcher
 
     cpu = torch.device("cpu")
-    assert resolve_matcher("auto", cpu) == ("bf16" if fast_bfloat16(cpu) else "exact")
-    assert resolve_matcher("faiss", cpu) == "faiss"
-    assert fast_bfloat16(torch.device("cuda"))
+    for avx512_bf16, amx, expected in ((False, False, "exact"), (True, False, "bf16"), (False, True, "bf16")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert resolve_matcher("auto", cpu) == expected, (avx512_bf16, amx)
+        assert resolve_matcher("faiss", cpu) == "faiss" and resolve_matcher("exact", cpu) == "exact"
+    assert resolve_matcher("auto", torch.device("cuda")) == "bf16"  # every CUDA GPU has bfloat16 units
 
 
 def test_reduced_precision_matcher_on_random_features():

@@ -1,17 +1,16 @@
 """End-to-end runs on the paper's own sample images (slow: tens of seconds each)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from doodle import PaintConfig, paint
 from doodle.images import read_image, read_map
-from doodle.regions import region_score
+from doodle.metrics import region_score
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not SAMPLES.exists(), reason="../shared/samples is not beside the project")]
+from .helpers import needs_samples, samples_dir
+
+SAMPLES = samples_dir()
+pytestmark = [pytest.mark.slow, needs_samples]
 
 
 def test_monet_coastline_regions_carry_the_right_colours(encoder):
@@ -62,7 +61,7 @@ def _together(labels: list[np.ndarray], maps: list[str]) -> tuple[np.ndarray, np
 
 def test_automatic_monet_map_agrees_with_the_hand_drawn_one(encoder):
     from segmentation import segment
-    from segmentation.agreement import adjusted_rand_index
+    from doodle.metrics import adjusted_rand_index
 
     result = segment(SAMPLES / "Monet.jpg", method="cluster", encoder=encoder)
     assert adjusted_rand_index(*_together(result.labels, ["Monet_sem.png"])) >= 0.55
@@ -70,7 +69,7 @@ def test_automatic_monet_map_agrees_with_the_hand_drawn_one(encoder):
 
 def test_portrait_maps_put_hair_with_hair_and_face_with_face():
     from segmentation import segment
-    from segmentation.agreement import adjusted_rand_index
+    from doodle.metrics import adjusted_rand_index
     from segmentation.portrait import available
 
     if not available():

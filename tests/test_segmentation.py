@@ -5,49 +5,21 @@ import pytest
 from skimage.data import astronaut
 
 from segmentation import Segmentation, SegmentationUnavailable, segment
-from segmentation.agreement import adjusted_rand_index
 from segmentation.cleanup import absorb, remove_specks
 from segmentation.cluster import cluster_segment, merge_by_borders
 from segmentation.preview import preview_sheet
 from segmentation.result import CLUSTER_COLOURS, MAX_LABELS, area_order
 from doodle.errors import DoodleError
+from doodle.metrics import adjusted_rand_index
 from doodle.semantic import MERGE_DISTANCE
 
-from .conftest import textured_style
-
-
-def stripes_and_dots(truth: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Paint label 0 with orange stripes and label 1 with blue-green dots (conftest's textures)."""
-    height, width = truth.shape
-    left = textured_style(height, 2 * width, seed=seed)  # stripes fill its left half, dots its right
-    return np.where(truth[..., None] == 0, left[:, :width], left[:, width:]).astype(np.float32)
-
-
-def disc(height: int, width: int) -> np.ndarray:
-    rows, columns = np.mgrid[0:height, 0:width]
-    return ((rows - height / 2) ** 2 + (columns - width / 2) ** 2 < (0.3 * min(height, width)) ** 2).astype(int)
-
-
-def halves(height: int, width: int) -> np.ndarray:
-    truth = np.zeros((height, width), int)
-    truth[:, width // 2:] = 1
-    return truth
+from .helpers import disc, halves, stripes_and_dots
 
 
 @pytest.fixture(scope="module")
 def pair():
     first, second = halves(96, 96), disc(80, 112)
     return [stripes_and_dots(first, 0), stripes_and_dots(second, 1)], [first, second]
-
-
-def test_adjusted_rand_index_known_values():
-    assert adjusted_rand_index(np.array([0, 0, 1, 1]), np.array([5, 5, 2, 2])) == 1.0
-    assert adjusted_rand_index(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2])) == pytest.approx(4 / 7)
-    assert adjusted_rand_index(np.array([0, 0, 0, 0]), np.array([0, 1, 2, 3])) == pytest.approx(0.0)
-    rng = np.random.default_rng(0)
-    assert abs(adjusted_rand_index(rng.integers(0, 4, 20000), rng.integers(0, 4, 20000))) < 0.01
-    with pytest.raises(ValueError):
-        adjusted_rand_index(np.zeros(3), np.zeros(4))
 
 
 def test_two_textures_in_two_layouts_get_the_same_two_labels(pair, encoder):
@@ -210,7 +182,7 @@ def test_network_method_fails_fast_without_weights(monkeypatch, tmp_path, pair):
     import time
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setattr("segmentation.network.network_answers", lambda *args, **kwargs: False)
+    monkeypatch.setattr("doodle.weights.network_answers", lambda *args, **kwargs: False)
     images, _ = pair
     started = time.monotonic()
     with pytest.raises(SegmentationUnavailable, match="--method cluster"):

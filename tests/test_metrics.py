@@ -1,8 +1,11 @@
+"""Tests for doodle/metrics.py: the region check and the adjusted Rand index."""
+
 import numpy as np
+import pytest
 
-from doodle.regions import region_score
+from doodle.metrics import adjusted_rand_index, region_score
 
-from .conftest import BLUE, RED, textured_style, two_region_map
+from .helpers import BLUE, RED, textured_style, two_region_map
 
 
 def test_the_style_scores_itself_perfectly():
@@ -28,3 +31,13 @@ def test_regions_are_connected_components():
     target[:, 30:40] = RED  # splits the blue side in two blue regions
     report = region_score(textured_style(48, 48), target, textured_style(48, 48), labels)
     assert sorted(r.colour for r in report.regions) == ["#0000ff", "#0000ff", "#ff0000", "#ff0000"]
+
+
+def test_adjusted_rand_index_known_values():
+    assert adjusted_rand_index(np.array([0, 0, 1, 1]), np.array([5, 5, 2, 2])) == 1.0
+    assert adjusted_rand_index(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2])) == pytest.approx(4 / 7)
+    assert adjusted_rand_index(np.array([0, 0, 0, 0]), np.array([0, 1, 2, 3])) == pytest.approx(0.0)
+    rng = np.random.default_rng(0)
+    assert abs(adjusted_rand_index(rng.integers(0, 4, 20000), rng.integers(0, 4, 20000))) < 0.01
+    with pytest.raises(ValueError):
+        adjusted_rand_index(np.zeros(3), np.zeros(4))

@@ -1,0 +1,139 @@
+"""The first stage of a run: load and check what `paint` was given, and decide the mode and sizes.
+
+Everything here is arrays and numbers (no network, no device): the images and maps are read, the
+maps are labelled together, and every inconsistency is refused with a one-line `DoodleError`
+before any heavy work starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import INIT_KINDS, PaintConfig
+from .errors import DoodleError
+from .images import ImageLike, check_map_matches, load_image, load_map, name_of, read_image
+from .semantic import Labelling, label_maps
+
+ImagesLike = ImageLike | Sequence[ImageLike]
+Notes = Callable[[list[str]], None]
+
+
+@dataclass(frozen=True)
+class PaintInputs:
+    """The checked inputs of one run; styles with blend weight 0 are already left out."""
+
+    mode: str  # doodle, semantic, style or texture
+    styles: list[np.ndarray]  # float32 HxWx3 in [0, 1]
+    style_names: list[str]
+    weights: list[float]  # blend weights of the styles, summing to 1
+    content: np.ndarray | None
+    init_image: np.ndarray | None  # --init PATH
+    labelling: Labelling | None  # the style maps then the target-side map, in one palette
+    out_hw: tuple[int, int]  # (height, width) of the painting
+    style_hws: list[tuple[int, int]]  # working size of each style: scaled with the painting and --style-scale
+    sides: list[tuple[str, int]]  # (name, short side) of every picture that sets how many phases fit
+
+    @property
+    def with_maps(self) -> bool:
+        return self.labelling is not None
+
+
+def as_list(value: ImagesLike | None) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def mode_of(content: object | None, target_map: object | None) -> str:
+    """doodle (map only), semantic (content and map), style (content only) or texture (neither)."""
+    if content is not None:
+        return "semantic" if target_map is not None else "style"
+    return "doodle" if target_map is not None else "texture"
+
+
+def blend_weights(count: int, config: PaintConfig) -> list[float]:
+    blend = config.style_blend or (1.0,) * count
+    if len(blend) != count:
+        raise DoodleError(f"--style-blend has {len(blend)} weight(s) for {count} style image(s); "
+                          "give one weight per --style")
+    return list(blend)
+
+
+def prepare_inputs(style: ImagesLike, style_map: ImagesLike | None, content: ImageLike | None,
+                   content_map: ImageLike | None, target_map: ImageLike | None, size: tuple[int, int] | None,
+                   config: PaintConfig, note: Notes) -> PaintInputs:
+    """Read and check the inputs of `doodle.paint` (see there for what each is)."""
+    styles_given, maps_given = as_list(style), as_list(style_map)
+    if not styles_given:
+        raise DoodleError("give at least one style image")
+    if maps_given and len(maps_given) != len(styles_given):
+        raise DoodleError(f"{len(maps_given)} style map(s) for {len(styles_given)} style image(s); give one map per "
+                          "style, or none")
+    maps_given = maps_given or [None] * len(styles_given)
+    if any(m is None for m in maps_given) and any(m is not None for m in maps_given):
+        raise DoodleError("some style images have maps and some not; give every style a map, or use no maps")
+    blend = blend_weights(len(styles_given), config)
+    style_names = [name_of(given, f"style {i + 1}") for i, given in enumerate(styles_given)]
+    dropped = [name for name, weight in zip(style_names, blend) if weight == 0]
+    if dropped:
+        note([f"{', '.join(dropped)}: blend weight 0, left out"])
+    kept = [i for i, weight in enumerate(blend) if weight > 0]
+    style_names = [style_names[i] for i in kept]
+    total_weight = sum(blend[i] for i in kept)
+    weights = [blend[i] / total_weight for i in kept]
+    style_images = [load_image(styles_given[i], style_names[k]) for k, i in enumerate(kept)]
+    style_label_images = [None if maps_given[i] is None else load_map(maps_given[i], f"map of {style_names[k]}")
+                          for k, i in enumerate(kept)]
+    with_style_maps = style_label_images[0] is not None
+    content_name = name_of(content, "content")
+    content_image = None if content is None else load_image(content, "content")
+    side_map = content_map if content is not None else target_map
+    target_side_map = None if side_map is None else load_map(
+        side_map, "content_map" if content is not None else "target_map")
+    target_map_name = name_of(side_map, "map")
+    if config.init == "content" and content is None:
+        raise DoodleError("--init content needs a --content image; use --init noise or a path")
+    if config.colors == "original" and content is None:
+        raise DoodleError("--colors original keeps the content's colours and needs --content; use --colors match")
+    init_image = None if config.init in INIT_KINDS else read_image(config.init)
+    if content is not None and target_map is not None:
+        raise DoodleError("give the content's map as content_map (--content-map), not as target_map (--map)")
+    if with_style_maps != (target_side_map is not None):
+        missing = "the style" if not with_style_maps else ("the content" if content is not None else "the target")
+        raise DoodleError(f"a semantic map was given for one side only; give {missing} a map too, or use no maps")
+    for image, labels, name, given in zip(style_images, style_label_images, style_names, [maps_given[i] for i in kept]):
+        if labels is not None:
+            check_map_matches(image.shape, labels.shape, name, name_of(given, "style map"))
+    if content_image is not None and target_side_map is not None:
+        check_map_matches(content_image.shape, target_side_map.shape, content_name, target_map_name)
+
+    mode = mode_of(content_image, target_side_map)
+    # The output takes the size of the content, else of the doodle, else of the (first) style.
+    layout, layout_name = next((image, name) for image, name in ((content_image, content_name),
+                                                                 (target_side_map, target_map_name),
+                                                                 (style_images[0], style_names[0]))
+                               if image is not None)
+    out_hw = tuple(int(side) for side in (layout.shape[:2] if size is None else (size[1], size[0])))
+    texture = mode == "texture"
+    if size is not None and not texture:
+        # A doodle or photo keeps its proportions; only a texture may take any shape.
+        check_map_matches(out_hw, layout.shape, f"--size {size[0]}x{size[1]}", layout_name)
+    # The style's brush strokes keep their size relative to the picture: when --size shrinks or
+    # grows the content or doodle, the style image is scaled by the same factor. A texture keeps
+    # the style's own scale, whatever its size. --style-scale comes on top.
+    style_factor = (1.0 if texture else out_hw[0] / layout.shape[0]) * config.style_scale
+    style_hws = [(max(1, round(image.shape[0] * style_factor)), max(1, round(image.shape[1] * style_factor)))
+                 for image in style_images]
+    scaled = "" if config.style_scale == 1 else f" at --style-scale {config.style_scale:g}"
+    sides = [(name + scaled, min(hw)) for name, hw in zip(style_names, style_hws)]
+    sides.append((layout_name if size is None else f"--size {size[0]}x{size[1]}", min(out_hw)))
+
+    labelling = None
+    if with_style_maps:
+        labelling = label_maps(style_label_images, target_side_map)
+        note(labelling.notes)
+    return PaintInputs(mode, style_images, style_names, weights, content_image, init_image, labelling, out_hw,
+                       style_hws, sides)

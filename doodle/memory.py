@@ -1,0 +1,76 @@
+"""Memory planning: how much a run will need at its peak, and refusing runs that cannot fit.
+
+The estimate is made from sizes alone, before any image is resized or any bank is built, so a
+hopeless request is refused before it can exhaust the machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .config import PaintConfig
+from .errors import DoodleError
+from .layers import layer_channels, layer_stride
+from .matching import BYTES_PER_SCORE, PATCH_SIZE, chunk_rows
+
+# Leave this share of free memory for the OS, Python and allocator slack.
+MEMORY_HEADROOM = 0.85
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for this run, or None when the platform does not say."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence[tuple[int, int]], labels: int,
+                   config: PaintConfig, layers: Sequence[str]) -> int:
+    """Peak memory of the finest phase: style patch banks (of every style and copy in `style_hw`),
+    one score block, patches and network activations with their gradients. Deliberately generous;
+    used to refuse hopeless runs."""
+    total = 0
+    style_sizes = list(style_hw) if isinstance(style_hw, list) else [style_hw]
+    patch_layers = config.style_layer_names if "patch" in config.style_loss_weights else ()
+    for name in patch_layers:
+        stride = layer_stride(name)
+        channels = layer_channels(name)
+        bank = sum(max(0, h // stride - 2) * max(0, w // stride - 2) for h, w in style_sizes)
+        queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
+        # raw patches and their column copy, the normalised descriptors with map channels, the
+        # per-label copies of those (patches on label edges sit in several) and bfloat16 copies
+        total += bank * PATCH_SIZE**2 * (4.5 * channels + 2.5 * labels) * 4
+        # current patches at a search and their descriptors, the folded matches
+        total += 3 * queries * PATCH_SIZE**2 * channels * 4
+        rows = chunk_rows(queries, config.memory_budget_mb * 2**20, config.slices, max(bank, 1))
+        total += queries * rows * BYTES_PER_SCORE
+    deepest = max(layer_stride(name) for name in layers)
+    stride = 1
+    while stride <= deepest:
+        cells = (out_hw[0] // stride) * (out_hw[1] // stride)
+        # conv and relu outputs of about three convs per block, kept for the backward pass, twice
+        total += 2 * 3 * 2 * layer_channels(f"conv{stride.bit_length()}_1") * cells * 4
+        stride *= 2
+    return int(total)
+
+
+def format_bytes(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
+
+
+def refuse_if_too_big(estimated: int, device: torch.device) -> None:
+    """Raise a DoodleError that says what to shrink when `estimated` bytes cannot fit on `device`."""
+    free = available_memory(device)
+    if free is not None and estimated > MEMORY_HEADROOM * free:
+        raise DoodleError(
+            f"this run needs about {estimated / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free; "
+            f"use a smaller --size (or a smaller style image), or fewer --style-layers")

@@ -1,0 +1,54 @@
+"""The loss terms of one phase, built from the settings and the features of that phase."""
+
+from __future__ import annotations
+
+import torch
+
+from .config import PaintConfig
+from .layers import layer_stride
+from .losses import ContentLoss, GramLoss, SemanticPatchLoss, Smoothness, StyleLayer, WeightedTerm
+from .plan import label_search
+from .semantic import resize_channels
+from .style_bank import StyleCopy
+
+
+def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple[StyleCopy, dict[str, torch.Tensor]]],
+                target_channels: torch.Tensor | None, content_features: dict[str, torch.Tensor] | None,
+                matcher: str) -> list[WeightedTerm]:
+    """The weighted loss terms of one phase at `out_hw`; `copies` pairs every style copy with its
+    features this phase. Each weight is the style weight x the loss kind's weight x the layer's share."""
+    matcher_options = {"budget_bytes": config.memory_budget_mb * 2**20, "slices": config.slices,
+                       "variety": config.variety}
+    kinds = config.style_loss_weights
+    use_maps = target_channels is not None and config.semantic_weight > 0
+    terms = []
+    for layer, share in config.weighted_style_layers:
+        stride = layer_stride(layer)
+        target_map = None
+        if target_channels is not None:
+            target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
+        samples = []
+        for copy, features in copies:
+            layer_hw = tuple(features[layer].shape[-2:])
+            samples.append((copy, StyleLayer(
+                features[layer],
+                resize_channels(copy.channels, layer_hw) if copy.channels is not None else None,
+                resize_channels(copy.valid, layer_hw) if copy.valid is not None else None,
+                copy.share)))
+        if "patch" in kinds:
+            term = SemanticPatchLoss(layer, [sample for _, sample in samples], target_map, config.semantic_weight,
+                                     matcher, matcher_options, by_label=label_search(config),
+                                     rematch_every=config.rematch_every)
+            terms.append(WeightedTerm(f"style:{layer}", config.style_weight * kinds["patch"] * share, term))
+        if "gram" in kinds:
+            bases = [(sample.features, sample.channels if use_maps else None, copy.weight)
+                     for copy, sample in samples if copy.base]
+            term = GramLoss(layer, bases, target_map if use_maps else None)
+            terms.append(WeightedTerm(f"gram:{layer}", config.style_weight * kinds["gram"] * share, term))
+    if content_features is not None and config.content_weight > 0:
+        for layer in config.content_layers:
+            terms.append(WeightedTerm(f"content:{layer}", config.content_weight / len(config.content_layers),
+                                      ContentLoss(layer, content_features[layer])))
+    if config.smoothness > 0:
+        terms.append(WeightedTerm("smoothness", config.smoothness, Smoothness()))
+    return terms

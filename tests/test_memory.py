@@ -1,0 +1,29 @@
+import pytest
+
+import doodle.memory as memory
+from doodle import DoodleError, PaintConfig, paint
+
+FAST = PaintConfig(phases=1, iterations=6)
+
+
+def test_memory_estimate_grows_with_size():
+    config = PaintConfig()
+    layers = ["relu3_1", "relu4_1"]
+    small = memory.estimate_bytes((384, 512), (384, 512), 5, config, layers)
+    large = memory.estimate_bytes((768, 1024), (768, 1024), 5, config, layers)
+    assert 3 * small < large
+
+
+def test_memory_estimate_counts_slices():
+    config = PaintConfig()
+    one_block = memory.estimate_bytes((768, 1024), (768, 1024), 5, config.with_overrides(slices=1),
+                                         ["relu3_1", "relu4_1"])
+    budgeted = memory.estimate_bytes((768, 1024), (768, 1024), 5, config, ["relu3_1", "relu4_1"])
+    assert one_block > budgeted + 2**30  # one block of 48k x 48k scores is far over the 512 MiB budget
+
+
+def test_memory_estimate_refuses_hopeless_runs(encoder, style_pair, monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda device: 1024)
+    style, _ = style_pair
+    with pytest.raises(DoodleError, match="--size"):
+        paint(style, size=(48, 48), config=FAST, encoder=encoder)
