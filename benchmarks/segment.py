@@ -30,8 +30,8 @@ from doodle.images import read_image, read_map  # noqa: E402
 from doodle.metrics import adjusted_rand_index  # noqa: E402
 from doodle.samples import samples_dir  # noqa: E402
 from doodle.semantic import label_maps  # noqa: E402
-from segmentation import segment  # noqa: E402
 from segmentation import cluster as cluster_module  # noqa: E402
+from segmentation import segment  # noqa: E402
 from segmentation.portrait import available as portrait_available  # noqa: E402
 
 SAMPLES = samples_dir()
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also run the cluster method at 600-1200 superpixels")
     arguments = parser.parse_args()
     if not SAMPLES.exists():
-        sys.exit(f"{SAMPLES}: the shared samples are not beside the project")
+        sys.exit(f"{SAMPLES}: the sample images are not here; set DOODLE_SAMPLES to their folder")
     encoder = load_encoder("auto")
     command = "python benchmarks/segment.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(f"- Machine: {machine()}\n- Command: `{command.strip()}`\n- Date: {datetime.date.today()}\n")

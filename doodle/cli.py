@@ -21,7 +21,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import __version__, request as requests
+from . import __version__
+from . import request as requests
 from .config import PaintConfig, choices_of, default_of, help_of, presets
 from .errors import DoodleError
 from .images import read_image, read_map, write_image, write_images
@@ -72,6 +73,11 @@ def fail(message: str) -> None:
 
 def note(text: str) -> None:
     console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def show_notes(request: requests.PaintRequest) -> None:
+    for text in request.notes:
+        note(text)
 
 
 def _choices(name: str) -> dict[str, str]:
@@ -179,8 +185,7 @@ def paint(
                                      content_map=content_map, no_maps=no_maps, auto_maps=auto_maps, size=size,
                                      force=force, save_every=save_every, preset=preset,
                                      settings=typed_settings(ctx))
-    for text in request.notes:
-        note(text)
+    show_notes(request)
     made_maps = None
     if request.make_maps:
         with on_interrupt("interrupted while making the maps; nothing written"), busy("making the semantic maps", quiet):
@@ -252,8 +257,8 @@ def segment(
 
     from .semantic import colour_name
 
-    request = requests.segment_request(images, output_dir=output_dir, preview=preview, force=force,
-                                       methods=METHODS, method=method)
+    request = requests.segment_request(images, METHODS, method=method, output_dir=output_dir, preview=preview,
+                                       force=force)
     pictures = [read_image(image) for image in request.images]
     with busy(f"mapping {len(images)} image(s)", quiet):
         made = run_segment(pictures, method=method, labels=labels, names=[str(i) for i in images], on_note=note)
@@ -310,8 +315,7 @@ def texture(
     """Make one style exemplar from several references: usable directly as --style, per label with maps."""
     request = requests.texture_request(references, output, weights=weights_, size=size, layout=map_,
                                        no_maps=no_maps, force=force, preset=preset, settings=typed_settings(ctx))
-    for text in request.notes:
-        note(text)
+    show_notes(request)
     result = paint_with_progress(request, quiet)
     requests.write_result(request, result.image)
     report(request.output, result, quiet)

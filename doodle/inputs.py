@@ -131,9 +131,7 @@ def prepare_inputs(style: ImagesLike, style_map: ImagesLike | None, content: Ima
     sides = [(name + scaled, min(hw)) for name, hw in zip(style_names, style_hws)]
     sides.append((layout_name if size is None else f"--size {size[0]}x{size[1]}", min(out_hw)))
 
-    labelling = None
-    if with_style_maps:
-        labelling = label_maps(style_label_images, target_side_map)
-        note(labelling.notes)
+    # The labelling's notes (borrowed labels) are the plan's to give, after the phases it fits.
+    labelling = label_maps(style_label_images, target_side_map) if with_style_maps else None
     return PaintInputs(mode, style_images, style_names, weights, content_image, init_image, labelling, out_hw,
                        style_hws, sides)

@@ -1,8 +1,8 @@
 """The one table of VGG's named layers: what each is, where it sits, how wide and how coarse it is.
 
-Everything that needs VGG's structure (the encoder, the weight loaders, layer checks in the engine
-and the CLI) reads it from here, so the plan of each model is written down exactly once. Pure
-Python on purpose: the CLI imports it to check flags, and must not pay for importing torch.
+Everything that needs VGG's structure (the encoder, the weight loaders, the layer checks and the
+memory estimate of the engine) reads it from here, so the plan of each model is written down exactly once. Pure
+Python on purpose: the weights listing (`doodle weights`) and the planner read it without paying for torch.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence
     one score block, patches and network activations with their gradients. Deliberately generous;
     used to refuse hopeless runs."""
     total = 0
-    style_sizes = list(style_hw) if isinstance(style_hw, list) else [style_hw]
+    # one (height, width), or a list of them (every style and copy)
+    style_sizes = [style_hw] if isinstance(style_hw[0], int) else list(style_hw)
     patch_layers = config.style_layer_names if "patch" in config.style_loss_weights else ()
     for name in patch_layers:
         stride = layer_stride(name)

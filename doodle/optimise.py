@@ -55,8 +55,7 @@ class BestIterate:
 
 @dataclass(frozen=True)
 class PhaseOutcome:
-    pixels: torch.Tensor  # the best iterate, clamped to [0, 1]
-    losses: dict[str, float]  # its weighted loss terms (the last ones if no evaluation finished)
+    pixels: torch.Tensor  # the best iterate, clamped to [0, 1]; its losses are in the phase's record
     interrupted: bool  # Ctrl-C cut the phase short
 
 
@@ -130,4 +129,4 @@ def optimise_phase(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGG
         phase_record.match_seconds = sum(item.term.stats.match_seconds for item in terms)
         phase_record.searches = sum(item.term.stats.searches for item in terms)
         phase_record.losses = dict(best.losses or last_losses)
-    return PhaseOutcome(best.pixels.clamp(0, 1), phase_record.losses, interrupted)
+    return PhaseOutcome(best.pixels.clamp(0, 1), interrupted)

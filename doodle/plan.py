@@ -80,12 +80,6 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return "bf16" if fast_bfloat16(device) else "fp32"
 
 
-def label_search(config: PaintConfig) -> bool:
-    """Whether to search by label: asked for, and safe. Below a semantic weight of 1 a patch may
-    rightly match across labels, which a search by label would forbid."""
-    return config.search == "label" and config.semantic_weight >= 1
-
-
 def uses_style_copies(config: PaintConfig) -> bool:
     """Rotated and rescaled copies only feed patch banks; Gram targets come from the styles themselves."""
     return "patch" in config.style_loss_weights
@@ -100,6 +94,8 @@ def plan_run(inputs: PaintInputs, config: PaintConfig, note: Notes) -> RunPlan:
     check_layers("vgg19", layers)  # the superset: catch typos before any work; the model is checked later
     phases, notes = fit_phases(inputs.sides, layers, config.phases)
     note(notes)
+    if inputs.labelling is not None:
+        note(inputs.labelling.notes)
     augment = uses_style_copies(config)
     banks = [size for hw in inputs.style_hws
              for size in copy_sizes(hw, config.style_rotations if augment else (),

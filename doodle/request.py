@@ -18,12 +18,17 @@ import numpy as np
 
 from .config import INIT_KINDS, PaintConfig, preset_config
 from .errors import DoodleError
-from .images import (check_writable, parse_size, read_map, require_file, resize_map, sidecar_map_path,
-                     write_images)
+from .images import check_writable, parse_size, read_map, require_file, resize_map, sidecar_map_path, write_images
 from .inputs import mode_of
 
 Exists = Callable[[Path], bool]
+PathLike = str | Path
 TEXTURE_PRESET = "painterly"
+
+
+def _path(value: PathLike | None) -> Path | None:
+    """Doors pass strings (a job line, a web form) or Paths (the CLI); the rules work on Paths."""
+    return None if value is None else Path(value)
 
 
 def config_for(preset: str | None, settings: Mapping[str, Any]) -> PaintConfig:
@@ -163,13 +168,16 @@ class PaintRequest:
                     size=self.size, config=self.config)
 
 
-def paint_request(styles: Sequence[Path], output: Path, *, content: Path | None = None, doodle: Path | None = None,
-                  style_maps: Sequence[Path] | None = None, content_map: Path | None = None, no_maps: bool = False,
-                  auto_maps: bool = False, size: str | None = None, force: bool = False, save_every: int = 0,
-                  preset: str | None = None, settings: Mapping[str, Any] | None = None) -> PaintRequest:
+def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: PathLike | None = None,
+                  doodle: PathLike | None = None, style_maps: Sequence[PathLike] | None = None,
+                  content_map: PathLike | None = None, no_maps: bool = False, auto_maps: bool = False,
+                  size: str | None = None, force: bool = False, save_every: int = 0, preset: str | None = None,
+                  settings: Mapping[str, Any] | None = None) -> PaintRequest:
     """Check and resolve a painting job (the options of `doodle paint`); raises DoodleError.
 
     `settings` holds the PaintConfig fields the user gave; the preset (or the defaults) fills the rest."""
+    output, content, doodle, content_map = _path(output), _path(content), _path(doodle), _path(content_map)
+    style_maps = [Path(path) for path in style_maps] if style_maps else None
     settings = dict(settings or {})
     config = config_for(preset, settings)
     notes: list[str] = []
@@ -184,7 +192,7 @@ def paint_request(styles: Sequence[Path], output: Path, *, content: Path | None 
                         + [(path, "map") for path in style_maps or []] + [(content_map, "map")]):
         if given is not None:
             require_file(given, what)
-    maps = resolve_map_paths(styles, Path(output), content=content, doodle=doodle, style_maps=style_maps,
+    maps = resolve_map_paths(styles, output, content=content, doodle=doodle, style_maps=style_maps,
                              content_map=content_map, no_maps=no_maps, auto_maps=auto_maps,
                              size_given=size is not None)
     inputs = [path for path in (*styles, content, *maps.styles, maps.target) if path is not None]
@@ -200,9 +208,10 @@ def paint_request(styles: Sequence[Path], output: Path, *, content: Path | None 
     return request
 
 
-def texture_request(references: Sequence[Path], output: Path, *, weights: str | None = None, size: str | None = None,
-                    layout: Path | None = None, no_maps: bool = False, force: bool = False,
-                    preset: str = TEXTURE_PRESET, settings: Mapping[str, Any] | None = None) -> PaintRequest:
+def texture_request(references: Sequence[PathLike], output: PathLike, *, weights: str | None = None,
+                    size: str | None = None, layout: PathLike | None = None, no_maps: bool = False,
+                    force: bool = False, preset: str = TEXTURE_PRESET,
+                    settings: Mapping[str, Any] | None = None) -> PaintRequest:
     """Check and resolve a style exemplar made from several references (the options of `doodle texture`).
 
     With maps (every reference has its sidecar), the exemplar follows `layout` (default: the first
@@ -218,7 +227,7 @@ def texture_request(references: Sequence[Path], output: Path, *, weights: str | 
     if config.style_blend and len(config.style_blend) != len(references):
         raise DoodleError(f"--weights has {len(config.style_blend)} weight(s) for {len(references)} reference(s); "
                           "give one each")
-    references = tuple(Path(path) for path in references)
+    references, output, layout = tuple(Path(path) for path in references), _path(output), _path(layout)
     for reference in references:
         require_file(reference, "image")
     if layout is not None:
@@ -292,14 +301,14 @@ class SegmentRequest:
         return list(self.map_paths) + ([self.preview_path] if self.preview_path is not None else [])
 
 
-def segment_request(images: Sequence[Path], *, output_dir: Path | None = None, preview: bool = True,
-                    force: bool = False, methods: Sequence[str] = (), method: str = "auto") -> SegmentRequest:
+def segment_request(images: Sequence[PathLike], methods: Sequence[str], *, method: str = "auto",
+                    output_dir: PathLike | None = None, preview: bool = True, force: bool = False) -> SegmentRequest:
     """Check and resolve `doodle segment`: maps go beside each image (where `doodle paint` finds
     them) or into `output_dir`, and never over an existing file unless `force`."""
-    images = tuple(Path(image) for image in images)
+    images, output_dir = tuple(Path(image) for image in images), _path(output_dir)
     for image in images:
         require_file(image, "image")
-    if methods and method not in methods:
+    if method not in methods:
         raise DoodleError(f"--method {method!r}: choose one of {', '.join(methods)}")
     if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
         raise DoodleError(f"{output_dir}: is a file; give a folder as --output-dir")
@@ -317,6 +326,6 @@ def segment_request(images: Sequence[Path], *, output_dir: Path | None = None, p
     return request
 
 
-def style_map_for(style: Path, style_map: Path | None = None) -> Path:
+def style_map_for(style: PathLike, style_map: PathLike | None = None) -> Path:
     """The map of a style image: the one given, else its sidecar `X_sem.png`."""
-    return style_map or sidecar_map_path(style)
+    return _path(style_map) or sidecar_map_path(style)

@@ -9,7 +9,6 @@ then snaps to its nearest label colour.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -129,7 +128,8 @@ def label_maps(style_maps: list[np.ndarray], target_map: np.ndarray | None = Non
 
 def one_hot(labels: np.ndarray, count: int) -> torch.Tensor:
     """(H, W) labels -> (1, K, H, W) float channels."""
-    # torch is imported here, not at the top: the request layer labels maps without the engine.
+    # torch is imported here, not at the top: the request layer (and so the CLI) imports this
+    # module through `inputs` and must start without torch.
     import torch
     import torch.nn.functional as F
 

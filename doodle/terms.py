@@ -7,9 +7,14 @@ import torch
 from .config import PaintConfig
 from .layers import layer_stride
 from .losses import ContentLoss, GramLoss, SemanticPatchLoss, Smoothness, StyleLayer, WeightedTerm
-from .plan import label_search
 from .semantic import resize_channels
 from .style_bank import StyleCopy
+
+
+def label_search(config: PaintConfig) -> bool:
+    """Whether to search by label: asked for, and safe. Below a semantic weight of 1 a patch may
+    rightly match across labels, which a search by label would forbid."""
+    return config.search == "label" and config.semantic_weight >= 1
 
 
 def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple[StyleCopy, dict[str, torch.Tensor]]],

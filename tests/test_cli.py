@@ -423,3 +423,4 @@ def test_paths_are_never_read_as_markup(files):
     output = files / "out.png"
     result = run("paint", "--style", files / "x[/].jpg", "--output", output, *FAST)
     assert_refused(result, output, "x[/].jpg", "no such")
+

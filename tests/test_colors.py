@@ -42,5 +42,3 @@ def test_colour_pool_follows_the_blend_weights():
     many, few = np.zeros((1000, 3)), np.ones((10, 3))
     pooled = _pool([many, few], [0.25, 0.75])
     assert abs(pooled[:, 0].mean() - 0.75) < 0.01  # three quarters from the small set, whatever its size
-
-

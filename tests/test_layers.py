@@ -6,8 +6,16 @@ import sys
 import pytest
 
 from doodle.errors import DoodleError
-from doodle.layers import (BLOCK_CHANNELS, CONVS_PER_BLOCK, check_layers, conv_layers, layer_channels,
-                           layer_names, layer_stride, vgg_layers)
+from doodle.layers import (
+    BLOCK_CHANNELS,
+    CONVS_PER_BLOCK,
+    check_layers,
+    conv_layers,
+    layer_channels,
+    layer_names,
+    layer_stride,
+    vgg_layers,
+)
 
 
 def test_layer_names_and_strides():

@@ -17,7 +17,7 @@ def test_memory_estimate_grows_with_size():
 def test_memory_estimate_counts_slices():
     config = PaintConfig()
     one_block = memory.estimate_bytes((768, 1024), (768, 1024), 5, config.with_overrides(slices=1),
-                                         ["relu3_1", "relu4_1"])
+                                      ["relu3_1", "relu4_1"])
     budgeted = memory.estimate_bytes((768, 1024), (768, 1024), 5, config, ["relu3_1", "relu4_1"])
     assert one_block > budgeted + 2**30  # one block of 48k x 48k scores is far over the 512 MiB budget
 

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from doodle.optimise import BestIterate, converged, encode
@@ -24,3 +25,52 @@ def test_best_iterate_keeps_the_lowest_loss_and_copies_it():
     pixels += 1  # the optimiser moves on in place; the kept iterate must not
     best.offer(3.0, pixels, {"a": 3.0})
     assert best.total == 2.0 and best.losses == {"a": 2.0} and best.pixels.max() == 0
+
+
+class Quadratic:
+    """A loss term with a known minimum: the pixels pulled toward 0.25."""
+
+    layer = None
+
+    def __init__(self):
+        from doodle.losses import TermStats
+
+        self.stats = TermStats()
+
+    def __call__(self, image, features):
+        return (image - 0.25).pow(2).mean()
+
+
+def identity_encoder(image, layers):
+    return {}
+
+
+def test_a_phase_returns_its_best_iterate_and_fills_its_record():
+    from doodle import PaintConfig
+    from doodle.losses import WeightedTerm
+    from doodle.optimise import optimise_phase
+    from doodle.records import PhaseRecord
+
+    record, seen = PhaseRecord(1, (4, 4)), []
+    config = PaintConfig(iterations=8, optimizer="adam", learning_rate=0.05, tolerance=0)
+    outcome = optimise_phase(torch.ones(1, 3, 4, 4), [WeightedTerm("quadratic", 1.0, Quadratic())], identity_encoder,
+                             [], config, "fp32", record, 1, 0.0, seen.append)
+    assert not outcome.interrupted and record.evaluations == 8 == len(seen)
+    assert record.losses["quadratic"] == min(event.total for event in seen)
+    assert (outcome.pixels - 0.25).pow(2).mean().item() == pytest.approx(record.losses["quadratic"])
+
+
+def test_ctrl_c_ends_the_phase_with_the_best_so_far():
+    from doodle import PaintConfig
+    from doodle.losses import WeightedTerm
+    from doodle.optimise import optimise_phase
+    from doodle.records import PhaseRecord
+
+    def stop_at_third(event):
+        if event.evaluation == 3:
+            raise KeyboardInterrupt
+
+    record = PhaseRecord(1, (4, 4))
+    outcome = optimise_phase(torch.ones(1, 3, 4, 4), [WeightedTerm("quadratic", 1.0, Quadratic())], identity_encoder,
+                             [], PaintConfig(iterations=50, optimizer="adam"), "fp32", record, 1, 0.0, stop_at_third)
+    assert outcome.interrupted and record.evaluations == 3 and record.seconds > 0

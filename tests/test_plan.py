@@ -1,9 +1,9 @@
 import pytest
-
-from doodle import DoodleError, PaintConfig
 import torch
 
-from doodle.plan import fit_phases, label_search, phase_sizes, pick_device, resolve_precision, smallest_side
+from doodle import DoodleError, PaintConfig
+from doodle.plan import fit_phases, phase_sizes, pick_device, plan_run, resolve_precision, smallest_side
+from doodle.terms import label_search
 
 
 def test_label_search_only_where_it_cannot_change_matches():
@@ -39,3 +39,23 @@ def test_asking_for_a_missing_gpu_says_what_to_use(monkeypatch):
     assert pick_device("auto") == torch.device("cpu")
     with pytest.raises(DoodleError, match="--device cpu"):
         pick_device("cuda")
+
+
+def test_a_plan_is_made_from_sizes_before_any_tensor(monkeypatch):
+    from doodle.inputs import prepare_inputs
+
+    from .helpers import textured_style, two_region_map
+
+    monkeypatch.setattr("doodle.memory.available_memory", lambda device: 64 * 2**30)
+    notes = []
+    config = PaintConfig(phases=3, device="cpu", matcher="exact", precision="fp32", style_rotations=(90,))
+    inputs = prepare_inputs(textured_style(64, 64), two_region_map(64, 64), None, None, two_region_map(64, 64), None,
+                            config, notes.extend)
+    plan = plan_run(inputs, config, notes.extend)
+    assert plan.phases == 2 and "using 2" in notes[0]  # 64 px is small for three phases
+    assert plan.phase_sizes == [(32, 32), (64, 64)] and plan.layers == ("relu3_1", "relu4_1")
+    assert (plan.matcher, plan.precision, plan.device) == ("exact", "fp32", torch.device("cpu"))
+    assert plan.estimated_bytes > 0 and plan.summary((64, 64)).startswith("64x64 on cpu, fp32 network, exact search")
+    monkeypatch.setattr("doodle.memory.available_memory", lambda device: 1024)
+    with pytest.raises(DoodleError, match="GiB is free"):
+        plan_run(inputs, config, notes.extend)

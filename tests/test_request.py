@@ -8,8 +8,7 @@ import pytest
 from PIL import Image
 
 from doodle.errors import DoodleError
-from doodle.request import (config_for, paint_request, resolve_map_paths, segment_request, style_map_for,
-                            texture_request)
+from doodle.request import config_for, paint_request, resolve_map_paths, segment_request, style_map_for, texture_request
 
 from .helpers import textured_style, two_region_map
 
@@ -145,16 +144,25 @@ def test_a_texture_request_follows_the_first_references_layout(files):
 
 
 def test_a_segment_request_places_maps_and_preview(files):
-    request = segment_request([files / "style.png", files / "doodle.png"], output_dir=files / "maps",
-                              methods=("auto", "cluster"))
+    request = segment_request([files / "style.png", files / "doodle.png"], ("auto", "cluster"),
+                              output_dir=str(files / "maps"))
     assert request.map_paths == (files / "maps" / "style_sem.png", files / "maps" / "doodle_sem.png")
     assert request.preview_path == files / "maps" / "style+doodle_preview.png"
     with pytest.raises(DoodleError, match="--force"):
-        segment_request([files / "style.png"], preview=False)  # style_sem.png is there already
+        segment_request([files / "style.png"], ("auto",), preview=False)  # style_sem.png is there already
     with pytest.raises(DoodleError, match="--method 'magic'"):
-        segment_request([files / "style.png"], methods=("auto", "cluster"), method="magic")
+        segment_request([files / "style.png"], ("auto", "cluster"), method="magic")
 
 
 def test_the_style_map_is_the_sidecar_unless_given():
     assert style_map_for(STYLE) == Path("in/style_sem.png")
     assert style_map_for(STYLE, Path("m.png")) == Path("m.png")
+
+
+def test_doors_may_pass_strings(files):
+    request = paint_request([str(files / "style.png")], str(files / "out.png"), doodle=str(files / "doodle.png"),
+                            style_maps=[str(files / "style_sem.png")])
+    assert request.output == files / "out.png" and request.target_map == files / "doodle.png"
+    texture = texture_request([str(files / "style.png")], str(files / "t.png"), layout=str(files / "style_sem.png"))
+    assert texture.output == files / "t.png"
+    assert style_map_for(str(files / "style.png")) == files / "style_sem.png"

@@ -60,16 +60,16 @@ def _together(labels: list[np.ndarray], maps: list[str]) -> tuple[np.ndarray, np
 
 
 def test_automatic_monet_map_agrees_with_the_hand_drawn_one(encoder):
-    from segmentation import segment
     from doodle.metrics import adjusted_rand_index
+    from segmentation import segment
 
     result = segment(SAMPLES / "Monet.jpg", method="cluster", encoder=encoder)
     assert adjusted_rand_index(*_together(result.labels, ["Monet_sem.png"])) >= 0.55
 
 
 def test_portrait_maps_put_hair_with_hair_and_face_with_face():
-    from segmentation import segment
     from doodle.metrics import adjusted_rand_index
+    from segmentation import segment
     from segmentation.portrait import available
 
     if not available():

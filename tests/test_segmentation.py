@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from skimage.data import astronaut
 
+from doodle.errors import DoodleError
+from doodle.metrics import adjusted_rand_index
+from doodle.semantic import MERGE_DISTANCE
 from segmentation import Segmentation, SegmentationUnavailable, segment
 from segmentation.cleanup import absorb, remove_specks
 from segmentation.cluster import cluster_segment, merge_by_borders
 from segmentation.preview import preview_sheet
 from segmentation.result import CLUSTER_COLOURS, MAX_LABELS, area_order
-from doodle.errors import DoodleError
-from doodle.metrics import adjusted_rand_index
-from doodle.semantic import MERGE_DISTANCE
 
 from .helpers import disc, halves, stripes_and_dots
 

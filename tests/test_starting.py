@@ -28,7 +28,7 @@ def test_init_noise_blends_noise_into_the_content():
     for share in (0.0, 0.6):
         config = PaintConfig(init="content", init_noise=share)
         start[share] = initial_image(config, (12, 12), [style], None, [1.0], None, content, None,
-                                                torch.Generator().manual_seed(0), torch.device("cpu"))
+                                     torch.Generator().manual_seed(0), torch.device("cpu"))
     noise = style_noise([style], None, None, (12, 12), torch.Generator().manual_seed(0))
     assert torch.equal(start[0.0], content)
     assert torch.allclose(start[0.6], 0.4 * content + 0.6 * noise)

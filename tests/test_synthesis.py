@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from doodle import DoodleError, PaintConfig, paint
 from doodle.style_bank import StyleCopy
 from doodle.terms import build_terms
-from doodle import DoodleError, PaintConfig, paint
 
 from .helpers import BLUE, RED, redness, textured_style, two_region_map
 
