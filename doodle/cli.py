@@ -23,6 +23,7 @@ from rich.table import Table
 
 from . import __version__
 from . import request as requests
+from . import train_request as trainings
 from .config import PaintConfig, choices_of, default_of, help_of, presets
 from .errors import DoodleError
 from .images import read_image, read_map, write_image, write_images
@@ -75,7 +76,7 @@ def note(text: str) -> None:
     console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
-def show_notes(request: requests.PaintRequest) -> None:
+def show_notes(request: requests.PaintRequest | trainings.TrainRequest) -> None:
     for text in request.notes:
         note(text)
 
@@ -136,7 +137,7 @@ PRESET_HELP = "Start from a named preset (doodle presets lists them); flags give
 @handles_errors()
 def paint(
     ctx: typer.Context,
-    style: list[Path] = typer.Option(..., help="The painting whose style to copy; repeat for several styles (see --style-blend). Its map X_sem.png beside it is used when present."),
+    style: Optional[list[Path]] = typer.Option(None, help="The painting whose style to copy; repeat for several styles (see --style-blend). Its map X_sem.png beside it is used when present. Not with --model NAME.doodle, which knows its style."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the painting (.png or .jpg)."),
     content: Optional[Path] = typer.Option(None, help="A photo to repaint (its map X_sem.png beside it is used when present)."),
     map_: Optional[Path] = typer.Option(None, "--map", help="The doodle to paint (target map). Default: OUTPUT's sidecar, e.g. out/coast_sem.png."),
@@ -168,7 +169,7 @@ def paint(
     init: str = _option("init"),
     init_noise: float = _option("init_noise"),
     seed: int = _option("seed"),
-    model: str = _option("model"),
+    model: str = typer.Option(default_of("model"), help=help_of("model"), metavar="[auto|vgg19|vgg16|NAME.doodle]"),
     pooling: str = _option("pooling"),
     matcher: str = _option("matcher"),
     search: str = _option("search"),
@@ -181,7 +182,7 @@ def paint(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
 ) -> None:
     """Paint OUTPUT in the style of STYLE: from a doodle (--map), a photo (--content), or a texture (--size)."""
-    request = requests.paint_request(style, output, content=content, doodle=map_, style_maps=style_map,
+    request = requests.paint_request(style or [], output, content=content, doodle=map_, style_maps=style_map,
                                      content_map=content_map, no_maps=no_maps, auto_maps=auto_maps, size=size,
                                      force=force, save_every=save_every, preset=preset,
                                      settings=typed_settings(ctx))
@@ -322,6 +323,75 @@ def texture(
     if request.companions and not quiet:
         console.print(f"wrote {escape(str(request.companions[0].path))}, the exemplar's map: use --style "
                       f"{escape(str(request.output))} as it is", highlight=False)
+
+
+@app.command()
+@handles_errors()
+def train(
+    ctx: typer.Context,
+    style: Path = typer.Option(..., help="The painting whose style the model learns."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the model (NAME.doodle); it is rewritten at every checkpoint."),
+    style_map: Optional[Path] = typer.Option(None, help="Map of the style image. Default: STYLE's sidecar X_sem.png."),
+    kind: str = typer.Option("doodle", help="doodle (paints doodles drawn in the style map's colours) or content (repaints photos).", metavar="[doodle|content]"),
+    content_dir: Optional[Path] = typer.Option(None, help="A folder of photos for a content model. Default: the photographs scikit-image ships."),
+    size: int = typer.Option(256, help="Side of the square training crops, in pixels."),
+    steps: int = typer.Option(800, help="Training steps in all (counting those of a resumed model); 800 take about 17 minutes at 256 px on two CPU cores."),
+    batch: int = typer.Option(2, help="Examples per step."),
+    width: int = typer.Option(16, help="Channels of the generator: wider paints finer and runs slower."),
+    train_rate: float = typer.Option(2e-3, "--learning-rate", help="Adam's step size at the start; it falls along a half cosine to a tenth."),
+    preview_every: int = typer.Option(50, help="Write OUTPUT_preview.png, the model's painting of the style's own map (or a photo), every N steps (0 = off)."),
+    checkpoint_every: int = typer.Option(50, help="Write the model every N steps (0 = only at the end)."),
+    resume: bool = typer.Option(False, "--resume", help="Train the model in OUTPUT further, up to --steps."),
+    force: bool = typer.Option(False, "--force", "-f", help="Start over, replacing the model in OUTPUT."),
+    preset: str = typer.Option(trainings.TRAIN_PRESET, help="Preset whose losses and layers to train with (doodle presets); flags below override it. Gram losses train several times faster than the patch loss."),
+    style_loss: Optional[str] = _preset_option("style_loss"),
+    style_layers: Optional[str] = _preset_option("style_layers"),
+    style_weight: Optional[float] = _preset_option("style_weight"),
+    content_weight: Optional[float] = _preset_option("content_weight"),
+    smoothness: Optional[float] = _preset_option("smoothness"),
+    semantic_weight: Optional[float] = _preset_option("semantic_weight"),
+    seed: int = _option("seed"),
+    model: str = _option("model"),
+    device: str = _option("device"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
+) -> None:
+    """Train a feed-forward model of STYLE: it then paints doodles (or photos) in one pass (doodle paint --model)."""
+    request = trainings.train_request(style, output, style_map=style_map, kind=kind, content_dir=content_dir,
+                                      size=size, steps=steps, batch=batch, width=width, learning_rate=train_rate,
+                                      resume=resume, force=force, preview_every=preview_every,
+                                      checkpoint_every=checkpoint_every, preset=preset, settings=typed_settings(ctx))
+    show_notes(request)
+    bar = Progress(TextColumn("training"), BarColumn(bar_width=20), MofNCompleteColumn(), TextColumn("eta"),
+                   TimeRemainingColumn(), TextColumn("{task.fields[rate]} {task.fields[losses]}"), console=console,
+                   disable=quiet, transient=False)
+    task = bar.add_task("training", total=request.steps, losses="", rate="")
+    started_at: dict[str, int] = {}  # the step this run began from (a resumed model has done some)
+
+    def on_progress(event) -> None:
+        begun = started_at.setdefault("step", event.step - 1)
+        parts = " ".join(f"{short_name(name)} {value:.3g}" for name, value in event.losses.items())
+        rate = f"{(event.step - begun) / max(event.elapsed, 1e-9):.2f} steps/s"
+        bar.update(task, completed=event.step, losses=parts, rate=rate)
+
+    with bar:
+        stylizer, record = trainings.train(request, callback=on_progress, on_note=note)
+    state = "interrupted; saved the model so far to" if record.interrupted else "wrote"
+    console.print(f"{state} {escape(str(request.output))} ({stylizer.info.kind} model, {stylizer.step} steps) in "
+                  f"{record.seconds:.0f} s", highlight=False)
+    if record.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command("model")
+@handles_errors()
+def model_info(path: Path = typer.Argument(..., help="A model file made by doodle train.")) -> None:
+    """Say what a model file holds: its kind, style, labels, network and training."""
+    from .feedforward.models import Stylizer
+
+    stylizer = Stylizer.load(path)
+    typer.echo(f"{path}")
+    for what, value in stylizer.describe():
+        typer.echo(f"  {what + ':':<10} {value}")
 
 
 @app.command()

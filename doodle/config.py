@@ -188,7 +188,8 @@ class PaintConfig:
     init: str = _setting(
         "noise",
         "Starting image: noise (pixels drawn at random from the style, label by label), "
-        "uniform (uniform grey noise, as the original tool), content, or the path of an image.",
+        "uniform (uniform grey noise, as the original tool), content, the path of an image, or a "
+        "trained model NAME.doodle (its one-pass painting, which optimisation then finishes).",
     )
     init_noise: float = _setting(
         0.0,
@@ -233,7 +234,8 @@ class PaintConfig:
     )
     seed: int = _setting(0, "Random seed; the same seed gives the same painting.")
     model: str = _setting(
-        "auto", "Network weights: auto (VGG19 if available, else VGG16), vgg19 or vgg16.",
+        "auto", "Network weights: auto (VGG19 if available, else VGG16), vgg19 or vgg16. In doodle paint, a "
+        "trained model NAME.doodle (from doodle train) paints in one forward pass instead.",
         choices=MODELS, problem="--model must be auto, vgg19 or vgg16",
     )
     pooling: str = _setting(

@@ -125,14 +125,19 @@ def check_writable(path: str | Path, inputs: list[Path], force: bool, flag: str 
         raise DoodleError(f"{path}: is a folder; give a file name such as {path / 'painting.png'}")
     if path.exists() and not force:
         raise DoodleError(f"{path}: already exists; pass --force to overwrite it or choose another {flag}")
-    # Folders are only made when the painting is written (make_parent), so a refused run leaves
-    # nothing behind; here the nearest existing one must be a writable folder.
+    check_output_folder(path, flag)
+    return path
+
+
+def check_output_folder(path: Path, flag: str = "--output") -> None:
+    """The folder of `path` exists or can be made, and is writable. Folders are only made when the
+    result is written (make_parent), so a refused run leaves nothing behind; here the nearest
+    existing one must be a writable folder."""
     existing = next(folder for folder in path.absolute().parents if folder.exists())
     if not existing.is_dir():
         raise DoodleError(f"{path.parent}: cannot create the output folder, {existing} is a file")
     if not os.access(existing, os.W_OK):
         raise DoodleError(f"{existing}: folder is not writable; choose another {flag}")
-    return path
 
 
 def _can_save(file_format: str) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .config import INIT_KINDS, PaintConfig
 from .errors import DoodleError
+from .feedforward import MODEL_SUFFIX
 from .images import ImageLike, check_map_matches, load_image, load_map, name_of, read_image
 from .semantic import Labelling, label_maps
 
@@ -62,6 +63,21 @@ def blend_weights(count: int, config: PaintConfig) -> list[float]:
     return list(blend)
 
 
+def model_start(path: str, content: np.ndarray | None, target_map: np.ndarray | None, out_hw: tuple[int, int],
+                seed: int) -> np.ndarray:
+    """A trained model's painting of the content (content model) or the doodle (doodle model) at
+    the painting's size: a start that already has the style, so optimisation needs far fewer steps."""
+    from .feedforward.models import Stylizer
+    from .feedforward.painting import model_painting
+
+    model = Stylizer.load(path)
+    source = content if model.info.kind == "content" else target_map
+    if source is None:
+        needs = "--content" if model.info.kind == "content" else "a doodle (--map)"
+        raise DoodleError(f"--init {path}: a {model.info.kind} model paints from {needs}, which this run has not")
+    return model_painting(model, source, out_hw, seed)
+
+
 def prepare_inputs(style: ImagesLike, style_map: ImagesLike | None, content: ImageLike | None,
                    content_map: ImageLike | None, target_map: ImageLike | None, size: tuple[int, int] | None,
                    config: PaintConfig, note: Notes) -> PaintInputs:
@@ -98,7 +114,6 @@ def prepare_inputs(style: ImagesLike, style_map: ImagesLike | None, content: Ima
         raise DoodleError("--init content needs a --content image; use --init noise or a path")
     if config.colors == "original" and content is None:
         raise DoodleError("--colors original keeps the content's colours and needs --content; use --colors match")
-    init_image = None if config.init in INIT_KINDS else read_image(config.init)
     if content is not None and target_map is not None:
         raise DoodleError("give the content's map as content_map (--content-map), not as target_map (--map)")
     if with_style_maps != (target_side_map is not None):
@@ -127,6 +142,10 @@ def prepare_inputs(style: ImagesLike, style_map: ImagesLike | None, content: Ima
     style_factor = (1.0 if texture else out_hw[0] / layout.shape[0]) * config.style_scale
     style_hws = [(max(1, round(image.shape[0] * style_factor)), max(1, round(image.shape[1] * style_factor)))
                  for image in style_images]
+    init_image = None
+    if config.init not in INIT_KINDS:
+        init_image = (model_start(config.init, content_image, target_side_map, out_hw, config.seed)
+                      if config.init.endswith(MODEL_SUFFIX) else read_image(config.init))
     scaled = "" if config.style_scale == 1 else f" at --style-scale {config.style_scale:g}"
     sides = [(name + scaled, min(hw)) for name, hw in zip(style_names, style_hws)]
     sides.append((layout_name if size is None else f"--size {size[0]}x{size[1]}", min(out_hw)))

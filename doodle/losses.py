@@ -187,33 +187,77 @@ def folded_patch_distance(features: torch.Tensor, coverage: torch.Tensor, folded
     return squared_distance.clamp_min(0) / elements / scale
 
 
+class PatchBank:
+    """The style side of the patch loss at one layer, built once and shared by every painting it
+    scores: the pooled patches in column layout with their energies, the search descriptors, and
+    (searching by label) one matcher per label, made the first time a painting has that label.
+
+    The optimisation path builds one per phase; a trainer keeps one for the whole training, since
+    only the painting's map changes from one example to the next."""
+
+    def __init__(self, samples: list[StyleLayer], semantic_weight: float, with_maps: bool, matcher: str = "exact",
+                 matcher_options: dict | None = None, by_label: bool = False) -> None:
+        style_patches, pooled_map_patches = pooled_patches(samples)
+        self.scale = style_patches.pow(2).mean().clamp_min(1e-12)
+        # Column layout and energies for folding matches at every search; the row layout is not
+        # kept (at 1024x768 it would be 450 MB more).
+        self.style_columns = style_patches.T.contiguous()
+        self.style_energy = style_patches.pow(2).sum(1)
+        self.semantic_weight = semantic_weight
+        self.matcher_name = matcher
+        self.matcher_options = matcher_options or {}
+        # Maps steer the search when both sides have them and they weigh something.
+        self.map_patches = pooled_map_patches if with_maps and semantic_weight > 0 else None
+        self.descriptors = semantic_descriptors(style_patches, self.map_patches, semantic_weight)
+        self.by_label = by_label and self.map_patches is not None
+        self.bank_labels: torch.Tensor | None = None
+        self.label_matchers: dict[int | None, tuple[torch.Tensor, PatchMatcher]] = {}
+        self.whole_matcher: PatchMatcher | None = None
+
+    @property
+    def uses_maps(self) -> bool:
+        return self.map_patches is not None
+
+    def matcher_for(self, target_map_patches: torch.Tensor | None) -> PatchMatcher:
+        """The search for a painting whose map patches are `target_map_patches` (None without maps)."""
+        if not self.by_label or target_map_patches is None:
+            if self.whole_matcher is None:
+                self.whole_matcher = make_matcher(self.matcher_name, self.descriptors, **self.matcher_options)
+            return self.whole_matcher
+        labels = target_map_patches.shape[1] // PATCH_SIZE**2
+        if self.bank_labels is None:
+            self.bank_labels, _ = patch_labels(self.map_patches, labels)
+        _, query_labels = patch_labels(target_map_patches, labels)
+        return LabelPartitionedMatcher(self.descriptors, self.bank_labels, query_labels, self.matcher_name,
+                                       cache=self.label_matchers, **self.matcher_options)
+
+
 class SemanticPatchLoss:
     """Pulls every 3x3 patch of one layer toward its nearest style patch (features and map).
 
-    `samples` are the style images (and their augmented copies) at this layer; their patches are
-    pooled into one bank. `target_channels` is the painting's map on this layer's grid, or None.
+    `bank` holds the style side (see `PatchBank`). `target_channels` is the painting's map on this
+    layer's grid, or None.
     `rematch_every` k > 1 searches at the first evaluation and then every k-th, pulling toward the
     last matches in between: L-BFGS moves the image a little per step, so most matches hold, and
     the loss between searches is a plain quadratic that L-BFGS handles well. Stale matches cost
     some quality: on the Monet coastline, k=4 searches 4x less often and ends with a style loss
-    about 6% above searching at every evaluation (k=8: 12%). `by_label` searches each patch only
-    among style patches of its own label (see `LabelPartitionedMatcher`); it needs maps and finds
-    the same matches inside labels when `semantic_weight` >= 1.
+    about 6% above searching at every evaluation (k=8: 12%). A bank made `by_label` searches each
+    patch only among style patches of its own label (see `LabelPartitionedMatcher`); it needs maps
+    and finds the same matches inside labels when the semantic weight is at least 1.
     """
 
-    def __init__(self, layer: str, samples: list[StyleLayer], target_channels: torch.Tensor | None,
-                 semantic_weight: float, matcher: str = "exact", matcher_options: dict | None = None,
-                 by_label: bool = False, rematch_every: int = 1) -> None:
+    def __init__(self, layer: str, bank: PatchBank, target_channels: torch.Tensor | None,
+                 rematch_every: int = 1) -> None:
         self.layer = layer
         self.stats = TermStats()
-        style_patches, pooled_map_patches = pooled_patches(samples)
-        self.scale = style_patches.pow(2).mean().clamp_min(1e-12)
-        # Column layout and energies, once per phase, for folding matches at every search; the
-        # row layout is not kept (at 1024x768 it would be 450 MB more).
-        self.style_columns = style_patches.T.contiguous()
-        self.style_energy = style_patches.pow(2).sum(1)
+        self.bank = bank
+        self.scale = bank.scale
+        self.style_columns = bank.style_columns
+        self.style_energy = bank.style_energy
+        self.semantic_weight = bank.semantic_weight
         self.target_map_patches: torch.Tensor | None = None
-        self.semantic_weight = semantic_weight
+        if bank.uses_maps and target_channels is not None:
+            self.target_map_patches = extract_patches(target_channels)
         self.rematch_every = rematch_every
         self.evaluations = 0
         # The last search and its fold, renewed every `rematch_every` evaluations.
@@ -221,19 +265,7 @@ class SemanticPatchLoss:
         self.folded_target: torch.Tensor | None = None
         self.matched_energy: torch.Tensor | None = None
         self.coverage: torch.Tensor | None = None
-        style_map_patches = None
-        if pooled_map_patches is not None and target_channels is not None and semantic_weight > 0:
-            style_map_patches = pooled_map_patches
-            self.target_map_patches = extract_patches(target_channels)
-        bank = semantic_descriptors(style_patches, style_map_patches, semantic_weight)
-        if by_label and style_map_patches is not None:
-            labels = target_channels.shape[1]
-            bank_labels, _ = patch_labels(style_map_patches, labels)
-            _, query_labels = patch_labels(self.target_map_patches, labels)
-            self.matcher: PatchMatcher = LabelPartitionedMatcher(bank, bank_labels, query_labels, matcher,
-                                                                 **(matcher_options or {}))
-        else:
-            self.matcher = make_matcher(matcher, bank, **(matcher_options or {}))
+        self.matcher: PatchMatcher = bank.matcher_for(self.target_map_patches)
 
     def nearest(self, patches: torch.Tensor) -> torch.Tensor:
         """For (patches, C*9) feature patches of the painting, the index of each one's match in the bank."""
@@ -341,6 +373,35 @@ def label_shares(areas: torch.Tensor) -> torch.Tensor:
     return shares / shares.sum().clamp_min(1e-8)
 
 
+@dataclass(frozen=True)
+class GramTargets:
+    """The style side of the Gram loss at one layer, computed once: the Gram of each label (with
+    maps) blended over the styles by weight, and the one Gram of the whole picture. A trainer keeps
+    them for the whole training; only the painting's map changes."""
+
+    labels: list[int]  # the labels some style has (with maps), else [0]
+    grams: torch.Tensor  # (labels, C, C)
+    with_maps: bool
+    whole_gram: torch.Tensor | None = None  # (1, C, C) without maps, when `grams` are per label
+
+    @classmethod
+    def from_styles(cls, styles: list[tuple[torch.Tensor, torch.Tensor | None, float]], with_maps: bool
+                    ) -> "GramTargets":
+        """`styles` holds (features (1, C, H, W), label channels (1, K, H, W) or None, weight)."""
+        with_maps = with_maps and all(channels is not None for _, channels, _ in styles)
+        _, whole = blended_gram_targets(styles, False)
+        if with_maps:
+            present, targets = blended_gram_targets(styles, True)
+            if targets:
+                return cls(present, torch.stack(targets), True, torch.stack(whole))
+        # every label thinner than a cell at this layer: one Gram for the whole picture
+        return cls([0], torch.stack(whole), False)
+
+    @property
+    def whole(self) -> "GramTargets":
+        return self if not self.with_maps else GramTargets([0], self.whole_gram, False)
+
+
 class GramLoss:
     """Gatys' style loss on one layer: the painting's Gram matrix pulled toward the style's.
 
@@ -350,19 +411,17 @@ class GramLoss:
     styles blend their (per-label) Grams with their weights. The loss is divided by its value for an
     all-zero image, like the other terms."""
 
-    def __init__(self, layer: str, styles: list[tuple[torch.Tensor, torch.Tensor | None, float]],
-                 target_channels: torch.Tensor | None) -> None:
-        """`styles` holds (features (1, C, H, W), label channels (1, K, H, W) or None, weight) per style."""
+    def __init__(self, layer: str, targets: GramTargets, target_channels: torch.Tensor | None) -> None:
+        """`targets` are the style's Grams at this layer (see `GramTargets`); `target_channels` is
+        the painting's map (any grid), or None for one Gram over the whole picture."""
         self.layer = layer
         self.stats = TermStats()
         self.target_channels = target_channels
-        with_maps = target_channels is not None and all(channels is not None for _, channels, _ in styles)
-        present, targets = blended_gram_targets(styles, with_maps)
-        if not targets:  # every label thinner than a cell at this layer: one Gram for the whole picture
-            with_maps = False
-            present, targets = blended_gram_targets(styles, with_maps)
-        self.labels = present
-        self.targets = torch.stack(targets)
+        with_maps = target_channels is not None and targets.with_maps
+        if not with_maps:
+            targets = targets.whole
+        self.labels = targets.labels
+        self.targets = targets.grams
         self.with_maps = with_maps
         # With maps, these follow the painting's grid, known at the first call.
         self.masks: torch.Tensor | None = None

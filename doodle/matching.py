@@ -208,21 +208,26 @@ class LabelPartitionedMatcher:
     """
 
     def __init__(self, bank: torch.Tensor, bank_labels: torch.Tensor, query_labels: torch.Tensor,
-                 inner: str = "exact", **options) -> None:
+                 inner: str = "exact", cache: dict[int | None, tuple[torch.Tensor, PatchMatcher]] | None = None,
+                 **options) -> None:
         """`bank_labels` (bank rows, labels) says which labels each style patch contains;
-        `query_labels` (queries,) is the main label of each query, fixed for the phase."""
+        `query_labels` (queries,) is the main label of each query, fixed for the phase. `cache`
+        keeps each label's rows and matcher for the next painting over the same bank."""
         self.query_labels = query_labels
         self.groups: list[tuple[torch.Tensor, torch.Tensor, PatchMatcher]] = []
-        everything = None
+        cache = {} if cache is None else cache
         for label in query_labels.unique().tolist():
             where = (query_labels == label).nonzero().squeeze(1)
-            rows = bank_labels[:, label].nonzero().squeeze(1)
-            if len(rows) == 0:  # the label vanished from the style at this layer: search everything
-                if everything is None:
-                    everything = make_matcher(inner, bank, **options)
-                self.groups.append((where, torch.arange(len(bank), device=bank.device), everything))
-            else:
-                self.groups.append((where, rows, make_matcher(inner, bank[rows], **options)))
+            if label not in cache:
+                rows = bank_labels[:, label].nonzero().squeeze(1)
+                if len(rows) == 0:  # the label vanished from the style at this layer: search everything
+                    if None not in cache:
+                        cache[None] = (torch.arange(len(bank), device=bank.device), make_matcher(inner, bank, **options))
+                    cache[label] = cache[None]
+                else:
+                    cache[label] = (rows, make_matcher(inner, bank[rows], **options))
+            rows, matcher = cache[label]
+            self.groups.append((where, rows, matcher))
 
     @torch.no_grad()
     def match(self, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

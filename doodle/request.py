@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import INIT_KINDS, PaintConfig, preset_config
 from .errors import DoodleError
+from .feedforward import MODEL_SUFFIX
 from .images import check_writable, parse_size, read_map, require_file, resize_map, sidecar_map_path, write_images
 from .inputs import mode_of
 
@@ -26,7 +27,7 @@ PathLike = str | Path
 TEXTURE_PRESET = "painterly"
 
 
-def _path(value: PathLike | None) -> Path | None:
+def as_path(value: PathLike | None) -> Path | None:
     """Doors pass strings (a job line, a web form) or Paths (the CLI); the rules work on Paths."""
     return None if value is None else Path(value)
 
@@ -58,7 +59,8 @@ class MapPaths:
         return self.styles[0] if self.styles else None
 
 
-def _found(path: Path, exists: Exists) -> Path | None:
+def existing_file(path: Path, exists: Exists = Path.exists) -> Path | None:
+    """`path` if it exists, else None: how sidecar maps are found."""
     return path if exists(path) else None
 
 
@@ -76,14 +78,14 @@ def resolve_map_paths(styles: Sequence[Path], output: Path, *, content: Path | N
                           "same order")
     if no_maps:
         return MapPaths((None,) * len(styles), None)
-    style_paths = tuple(given or _found(sidecar_map_path(path), exists)
+    style_paths = tuple(given or existing_file(sidecar_map_path(path), exists)
                         for path, given in zip(styles, style_maps or [None] * len(styles)))
     if content is not None:
         if doodle is not None:
             raise DoodleError("--map is the doodle to paint; with --content give its map as --content-map")
-        target = content_map or _found(sidecar_map_path(content), exists)
+        target = content_map or existing_file(sidecar_map_path(content), exists)
     else:
-        target = doodle or _found(sidecar_map_path(output), exists)
+        target = doodle or existing_file(sidecar_map_path(output), exists)
     mapped = [path for path in style_paths if path is not None]
     if mapped and len(mapped) < len(styles):
         bare = next(path for path, found in zip(styles, style_paths) if found is None)
@@ -144,9 +146,12 @@ class PaintRequest:
     notes: tuple[str, ...] = ()
     companions: tuple[Companion, ...] = ()
     what: str = "painting"  # how messages name the result
+    model: Path | None = None  # a trained model file: paint in one pass instead of optimising
 
     @property
     def mode(self) -> str:
+        if self.model is not None:  # a doodle model paints maps; a content model, photos
+            return "doodle" if self.content is None else "style"
         return mode_of(self.content, True if self.make_maps else self.target_map)
 
     @property
@@ -176,9 +181,15 @@ def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: Path
     """Check and resolve a painting job (the options of `doodle paint`); raises DoodleError.
 
     `settings` holds the PaintConfig fields the user gave; the preset (or the defaults) fills the rest."""
-    output, content, doodle, content_map = _path(output), _path(content), _path(doodle), _path(content_map)
+    output, content, doodle, content_map = as_path(output), as_path(content), as_path(doodle), as_path(content_map)
     style_maps = [Path(path) for path in style_maps] if style_maps else None
     settings = dict(settings or {})
+    model = _model_file(settings)
+    if model is not None:
+        return model_paint_request(model, styles, output, content=content, doodle=doodle, size=size, force=force,
+                                   seed=int(settings.get("seed", 0)))
+    if not styles:
+        raise DoodleError("give --style (the painting whose style to copy), or --model NAME.doodle")
     config = config_for(preset, settings)
     notes: list[str] = []
     if content is None and config.init == "content" and "init" not in settings:
@@ -208,6 +219,36 @@ def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: Path
     return request
 
 
+def _model_file(settings: dict[str, Any]) -> Path | None:
+    """--model takes VGG weights (auto, vgg19, vgg16) or a trained model file: take the file out."""
+    value = settings.get("model")
+    if isinstance(value, (str, Path)) and str(value).endswith(MODEL_SUFFIX):
+        settings.pop("model")
+        return require_file(value, "model")
+    return None
+
+
+def model_paint_request(model: Path, styles: Sequence[Path], output: Path, *, content: Path | None = None,
+                        doodle: Path | None = None, size: str | None = None, force: bool = False,
+                        seed: int = 0) -> PaintRequest:
+    """Check a painting by a trained model: a doodle model paints `doodle` (default: the output's
+    sidecar map), a content model repaints `content`."""
+    if styles:
+        raise DoodleError(f"{model}: a model paints in the style it learnt; drop --style, or drop --model to "
+                          "paint by optimisation")
+    if content is not None:
+        require_file(content, "image")
+        target = None
+    else:
+        target = doodle or existing_file(sidecar_map_path(output), Path.exists)
+        if target is None:
+            raise DoodleError(f"{model}: give the doodle to paint as --map (or --content PHOTO for a content model)")
+        require_file(target, "map")
+    output = check_writable(output, [path for path in (model, content, target) if path is not None], force)
+    return PaintRequest((), (), content, target, output, parse_size(size) if size is not None else None,
+                        PaintConfig(seed=seed), model=model)
+
+
 def texture_request(references: Sequence[PathLike], output: PathLike, *, weights: str | None = None,
                     size: str | None = None, layout: PathLike | None = None, no_maps: bool = False,
                     force: bool = False, preset: str = TEXTURE_PRESET,
@@ -227,14 +268,14 @@ def texture_request(references: Sequence[PathLike], output: PathLike, *, weights
     if config.style_blend and len(config.style_blend) != len(references):
         raise DoodleError(f"--weights has {len(config.style_blend)} weight(s) for {len(references)} reference(s); "
                           "give one each")
-    references, output, layout = tuple(Path(path) for path in references), _path(output), _path(layout)
+    references, output, layout = tuple(Path(path) for path in references), as_path(output), as_path(layout)
     for reference in references:
         require_file(reference, "image")
     if layout is not None:
         require_file(layout, "map")
     if no_maps and layout is not None:
         raise DoodleError("--map gives the exemplar's layout in map colours; it cannot go with --no-maps")
-    maps = [] if no_maps else [_found(sidecar_map_path(reference), Path.exists) for reference in references]
+    maps = [] if no_maps else [existing_file(sidecar_map_path(reference), Path.exists) for reference in references]
     notes = []
     if any(found is None for found in maps):
         bare = next(ref for ref, found in zip(references, maps) if found is None)
@@ -273,7 +314,13 @@ def make_maps(request: PaintRequest, on_note: Callable[[str], None]) -> tuple[li
 
 def run(request: PaintRequest, *, made_maps: Sequence[np.ndarray] | None = None, callback=None,
         on_note: Callable[[str], None] | None = None):
-    """Paint what `request` asks for with the optimisation engine; returns the engine's PaintResult."""
+    """Paint what `request` asks for: with a trained model in one pass, else with the optimisation
+    engine. Returns the engine's PaintResult (a model's has no phases)."""
+    if request.model is not None:
+        from .feedforward.painting import paint_with_model
+
+        return paint_with_model(request.model, request.content if request.content is not None else request.target_map,
+                                request.size, request.config, on_note)
     from . import synthesis  # looked up at call time: torch is imported only when a request runs
 
     return synthesis.paint(**request.engine_arguments(made_maps), callback=callback, on_note=on_note)
@@ -305,7 +352,7 @@ def segment_request(images: Sequence[PathLike], methods: Sequence[str], *, metho
                     output_dir: PathLike | None = None, preview: bool = True, force: bool = False) -> SegmentRequest:
     """Check and resolve `doodle segment`: maps go beside each image (where `doodle paint` finds
     them) or into `output_dir`, and never over an existing file unless `force`."""
-    images, output_dir = tuple(Path(image) for image in images), _path(output_dir)
+    images, output_dir = tuple(Path(image) for image in images), as_path(output_dir)
     for image in images:
         require_file(image, "image")
     if method not in methods:
@@ -328,4 +375,4 @@ def segment_request(images: Sequence[PathLike], methods: Sequence[str], *, metho
 
 def style_map_for(style: PathLike, style_map: PathLike | None = None) -> Path:
     """The map of a style image: the one given, else its sidecar `X_sem.png`."""
-    return _path(style_map) or sidecar_map_path(style)
+    return as_path(style_map) or sidecar_map_path(style)

@@ -6,7 +6,8 @@ import torch
 
 from .config import PaintConfig
 from .layers import layer_stride
-from .losses import ContentLoss, GramLoss, SemanticPatchLoss, Smoothness, StyleLayer, WeightedTerm
+from .losses import (ContentLoss, GramLoss, GramTargets, PatchBank, SemanticPatchLoss, Smoothness, StyleLayer,
+                     WeightedTerm)
 from .semantic import resize_channels
 from .style_bank import StyleCopy
 
@@ -19,11 +20,14 @@ def label_search(config: PaintConfig) -> bool:
 
 def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple[StyleCopy, dict[str, torch.Tensor]]],
                 target_channels: torch.Tensor | None, content_features: dict[str, torch.Tensor] | None,
-                matcher: str) -> list[WeightedTerm]:
+                matcher: str, style_cache: dict | None = None) -> list[WeightedTerm]:
     """The weighted loss terms of one phase at `out_hw`; `copies` pairs every style copy with its
-    features this phase. Each weight is the style weight x the loss kind's weight x the layer's share."""
-    matcher_options = {"budget_bytes": config.memory_budget_mb * 2**20, "slices": config.slices,
-                       "variety": config.variety}
+    features this phase. Each weight is the style weight x the loss kind's weight x the layer's share.
+
+    The style side of each term (patch banks, Gram targets) depends on the style alone; a caller
+    that scores many paintings against one style (a trainer) passes the same `style_cache` dict
+    each time, and it is built once."""
+    cache = {} if style_cache is None else style_cache
     kinds = config.style_loss_weights
     use_maps = target_channels is not None and config.semantic_weight > 0
     terms = []
@@ -32,23 +36,21 @@ def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple
         target_map = None
         if target_channels is not None:
             target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
-        samples = []
-        for copy, features in copies:
-            layer_hw = tuple(features[layer].shape[-2:])
-            samples.append((copy, StyleLayer(
-                features[layer],
-                resize_channels(copy.channels, layer_hw) if copy.channels is not None else None,
-                resize_channels(copy.valid, layer_hw) if copy.valid is not None else None,
-                copy.share)))
         if "patch" in kinds:
-            term = SemanticPatchLoss(layer, [sample for _, sample in samples], target_map, config.semantic_weight,
-                                     matcher, matcher_options, by_label=label_search(config),
-                                     rematch_every=config.rematch_every)
+            key = ("patch", layer, target_channels is not None)
+            if key not in cache:
+                cache[key] = PatchBank([sample for _, sample in style_samples(copies, layer)], config.semantic_weight,
+                                       target_channels is not None, matcher, matcher_options(config),
+                                       by_label=label_search(config))
+            term = SemanticPatchLoss(layer, cache[key], target_map, rematch_every=config.rematch_every)
             terms.append(WeightedTerm(f"style:{layer}", config.style_weight * kinds["patch"] * share, term))
         if "gram" in kinds:
-            bases = [(sample.features, sample.channels if use_maps else None, copy.weight)
-                     for copy, sample in samples if copy.base]
-            term = GramLoss(layer, bases, target_map if use_maps else None)
+            key = ("gram", layer, use_maps)
+            if key not in cache:
+                bases = [(sample.features, sample.channels if use_maps else None, copy.weight)
+                         for copy, sample in style_samples(copies, layer) if copy.base]
+                cache[key] = GramTargets.from_styles(bases, use_maps)
+            term = GramLoss(layer, cache[key], target_map if use_maps else None)
             terms.append(WeightedTerm(f"gram:{layer}", config.style_weight * kinds["gram"] * share, term))
     if content_features is not None and config.content_weight > 0:
         for layer in config.content_layers:
@@ -57,3 +59,21 @@ def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple
     if config.smoothness > 0:
         terms.append(WeightedTerm("smoothness", config.smoothness, Smoothness()))
     return terms
+
+
+def matcher_options(config: PaintConfig) -> dict:
+    return {"budget_bytes": config.memory_budget_mb * 2**20, "slices": config.slices, "variety": config.variety}
+
+
+def style_samples(copies: list[tuple[StyleCopy, dict[str, torch.Tensor]]], layer: str
+                  ) -> list[tuple[StyleCopy, StyleLayer]]:
+    """Every style copy at `layer`: its features with its label channels and valid area on that grid."""
+    samples = []
+    for copy, features in copies:
+        layer_hw = tuple(features[layer].shape[-2:])
+        samples.append((copy, StyleLayer(
+            features[layer],
+            resize_channels(copy.channels, layer_hw) if copy.channels is not None else None,
+            resize_channels(copy.valid, layer_hw) if copy.valid is not None else None,
+            copy.share)))
+    return samples

@@ -34,3 +34,20 @@ def test_bad_overrides_are_one_line_exits():
         with pytest.raises(SystemExit) as stop:
             bench.parse_overrides(words)
         assert "\n" not in str(stop.value.code)
+
+
+def test_feedforward_benchmark_scores_any_painting_on_one_yardstick(encoder):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "feedforward.py"
+    spec = importlib.util.spec_from_file_location("feedforward_bench", script)
+    feedforward = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(feedforward)
+    import numpy as np
+
+    from .helpers import textured_style
+
+    style, content = textured_style(48, 48), textured_style(48, 48, seed=1)[..., ::-1].copy()
+    own = feedforward.yardstick(style, style, content)
+    other = feedforward.yardstick(content, style, content)
+    assert set(own) == {"style:relu3_1", "style:relu4_1", "content:relu4_2"}
+    assert own["style:relu3_1"] < other["style:relu3_1"] and other["content:relu4_2"] < own["content:relu4_2"]
+    assert np.isfinite(list(own.values())).all()

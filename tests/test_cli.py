@@ -424,3 +424,82 @@ def test_paths_are_never_read_as_markup(files):
     result = run("paint", "--style", files / "x[/].jpg", "--output", output, *FAST)
     assert_refused(result, output, "x[/].jpg", "no such")
 
+
+
+@pytest.fixture
+def trained(files):
+    """A tiny doodle model of the style, made with the real trainer through the CLI."""
+    model = files / "tiny.doodle"
+    result = run("train", "--style", files / "style.png", "--output", model, "--size", "64", "--steps", "3",
+                 "--width", "8", "--style-layers", "relu1_1,relu2_1", "--content-weight", "0", "--preview-every", "2",
+                 "--quiet")
+    assert result.exit_code == 0, result.output
+    return model
+
+
+def test_train_paint_with_the_model_and_describe_it(files, trained):
+    assert (files / "tiny_preview.png").exists()
+    output = files / "fast.png"
+    result = run("paint", "--model", trained, "--map", files / "doodle.png", "--output", output, "-q")
+    assert result.exit_code == 0, result.output
+    assert Image.open(output).size == (24, 24) and "tiny.doodle, a doodle model" in result.output
+    info = run("model", trained)
+    assert info.exit_code == 0 and "doodle" in info.output and "3 of 3 steps" in info.output
+    resumed = run("train", "--style", files / "style.png", "--output", trained, "--resume", "--steps", "4",
+                  "--size", "64", "--width", "8", "--style-layers", "relu1_1,relu2_1", "--content-weight", "0", "-q")
+    assert resumed.exit_code == 0, resumed.output
+    assert "4 of 4 steps" in run("model", trained).output
+
+
+def test_init_from_a_model(files, trained):
+    output = files / "finished.png"
+    result = run("paint", "--style", files / "style.png", "--map", files / "doodle.png", "--init", trained,
+                 "--output", output, *FAST)
+    assert result.exit_code == 0, result.output
+    assert Image.open(output).size == (24, 24)
+
+
+@pytest.mark.parametrize("case", ["no map", "bad kind", "not .doodle", "exists", "resume missing", "small size",
+                                  "content dir with doodle"])
+def test_train_bad_input(files, case):
+    output = files / "m.doodle"
+    args = ["train", "--style", files / "style.png", "--output", output, "--steps", "1", "-q"]
+    if case == "no map":
+        (files / "style_sem.png").unlink()
+        words = ["no map", "--kind content"]
+    elif case == "bad kind":
+        args, words = args + ["--kind", "cubist"], ["--kind", "doodle, content"]
+    elif case == "not .doodle":
+        output = files / "m.png"
+        args[4], words = output, [".doodle"]
+    elif case == "exists":
+        output.write_bytes(b"precious")
+        words = ["already exists", "--resume"]
+    elif case == "resume missing":
+        args, words = args + ["--resume"], ["no such model"]
+    elif case == "small size":
+        args, words = args + ["--size", "16"], ["--size must be at least 64"]
+    else:
+        args, words = args + ["--content-dir", files], ["--content-dir", "content model"]
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error:") and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+    if case == "exists":
+        assert output.read_bytes() == b"precious"
+    elif case != "resume missing":
+        assert not output.exists()
+
+
+def test_paint_with_a_bad_model_file_is_one_line(files):
+    fake = files / "fake.doodle"
+    fake.write_bytes(b"\x80\x04not a model")
+    output = files / "out.png"
+    assert_refused(run("paint", "--model", fake, "--map", files / "doodle.png", "--output", output), output,
+                   "not a doodle model")
+    assert_refused(run("paint", "--model", fake, "--style", files / "style.png", "--map", files / "doodle.png",
+                       "--output", output), output, "drop --style")
+    assert_refused(run("paint", "--output", output, "--map", files / "doodle.png"), output, "--style", "--model")
+    assert_refused(run("model", files / "nope.doodle"), output, "no such model")

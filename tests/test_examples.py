@@ -25,3 +25,15 @@ def test_sheet_lays_out_rows_of_captioned_tiles():
     picture = make_style_sheet.sheet([[(tile, "a"), (tile, "b")], [(tile, "c")]], (16, 10))
     gap, caption = 6, make_style_sheet.LABEL_HEIGHT
     assert picture.size == (2 * 16 + 3 * gap, 2 * (10 + caption) + 3 * gap)
+
+
+def test_model_gallery_doodles_use_only_the_models_colours():
+    import make_model_gallery
+
+    from doodle.feedforward.models import ModelInfo, Stylizer
+
+    palette = [(255, 255, 255), (0, 0, 255), (255, 51, 31), (0, 255, 0), (192, 0, 0)]
+    model = Stylizer(ModelInfo("doodle", {"labels": 5, "width": 4}, palette, {}))
+    for doodle in (make_model_gallery.lone_stack(model), make_model_gallery.two_headlands(model)):
+        colours = {tuple(int(c) for c in pixel) for pixel in doodle.reshape(-1, 3)}
+        assert colours <= set(palette) and len(colours) >= 4

@@ -1,12 +1,21 @@
 import torch
 
-from doodle.losses import SemanticPatchLoss, StyleLayer, patch_labels, relative_mse
+from doodle.losses import GramLoss, GramTargets, PatchBank, SemanticPatchLoss, StyleLayer, patch_labels, relative_mse
 from doodle.matching import extract_patches
 
 
+def patch_loss(samples, target, semantic_weight, by_label=False, rematch_every=1):
+    """A patch loss on relu3_1 with its own bank, as the term builder makes one."""
+    bank = PatchBank(samples, semantic_weight, target is not None, by_label=by_label)
+    return SemanticPatchLoss("relu3_1", bank, target, rematch_every=rematch_every)
+
+
+def gram_loss(styles, target):
+    return GramLoss("relu3_1", GramTargets.from_styles(styles, target is not None), target)
+
 def test_folded_patch_loss_equals_the_patch_by_patch_loss():
     generator = torch.Generator().manual_seed(0)
-    loss = SemanticPatchLoss("relu3_1", [StyleLayer(torch.rand(1, 16, 20, 24, generator=generator))], None, 1.0)
+    loss = patch_loss([StyleLayer(torch.rand(1, 16, 20, 24, generator=generator))], None, 1.0)
     features = torch.rand(1, 16, 18, 22, generator=generator).requires_grad_(True)
     folded = loss(None, {"relu3_1": features})
     folded_gradient, = torch.autograd.grad(folded, features)
@@ -19,8 +28,7 @@ def test_folded_patch_loss_equals_the_patch_by_patch_loss():
 
 def test_matches_are_reused_between_searches():
     generator = torch.Generator().manual_seed(1)
-    loss = SemanticPatchLoss("relu3_1", [StyleLayer(torch.rand(1, 8, 10, 10, generator=generator))], None, 1.0,
-                             rematch_every=3)
+    loss = patch_loss([StyleLayer(torch.rand(1, 8, 10, 10, generator=generator))], None, 1.0, rematch_every=3)
     for _ in range(7):  # searches at evaluations 1, 4 and 7
         loss(None, {"relu3_1": torch.rand(1, 8, 10, 10, generator=generator)})
     assert loss.stats.searches == 3
@@ -39,8 +47,8 @@ def test_search_by_label_needs_maps():
 
     features, channels = torch.rand(1, 8, 6, 6), torch.zeros(1, 2, 6, 6)
     channels[:, 0, :, :3], channels[:, 1, :, 3:] = 1, 1
-    with_maps = SemanticPatchLoss("relu3_1", [StyleLayer(features, channels)], channels, 1.0, by_label=True)
-    without = SemanticPatchLoss("relu3_1", [StyleLayer(features)], None, 1.0, by_label=True)
+    with_maps = patch_loss([StyleLayer(features, channels)], channels, 1.0, by_label=True)
+    without = patch_loss([StyleLayer(features)], None, 1.0, by_label=True)
     assert isinstance(with_maps.matcher, LabelPartitionedMatcher) and isinstance(without.matcher, ExactMatcher)
     # each patch finds itself: the same image, the same map
     assert with_maps(None, {"relu3_1": features}).item() < 1e-6
@@ -65,15 +73,13 @@ def two_region_features(left: float, right: float) -> torch.Tensor:
 
 
 def test_masked_gram_keeps_each_labels_statistics_apart():
-    from doodle.losses import GramLoss
-
     channels = torch.zeros(1, 2, 8, 8)
     channels[:, 0, :, :4], channels[:, 1, :, 4:] = 1, 1  # label 0 left, label 1 right
     style = two_region_features(1.0, 2.0)
     swapped = torch.zeros_like(style)
     swapped[:, :2, :, 4:], swapped[:, 2:, :, :4] = 1.0, 2.0  # the same textures, in each other's place
-    masked = GramLoss("relu3_1", [(style, channels, 1.0)], channels)
-    plain = GramLoss("relu3_1", [(style, None, 1.0)], None)
+    masked = gram_loss([(style, channels, 1.0)], channels)
+    plain = gram_loss([(style, None, 1.0)], None)
     assert masked(None, {"relu3_1": style}).item() < 1e-6
     # one Gram for the whole image cannot tell where a texture sits; one per label can
     assert plain(None, {"relu3_1": swapped}).item() < 1e-6
@@ -81,12 +87,12 @@ def test_masked_gram_keeps_each_labels_statistics_apart():
 
 
 def test_several_styles_blend_their_gram_targets():
-    from doodle.losses import GramLoss, gram_matrix
+    from doodle.losses import gram_matrix
 
     first, second = torch.rand(1, 4, 6, 6), torch.rand(1, 4, 9, 5)
-    blended = GramLoss("relu3_1", [(first, None, 0.7), (second, None, 0.3)], None)
+    blended = gram_loss([(first, None, 0.7), (second, None, 0.3)], None)
     assert torch.allclose(blended.targets[0], 0.7 * gram_matrix(first) + 0.3 * gram_matrix(second), rtol=1e-5)
-    only_first = GramLoss("relu3_1", [(first, None, 1.0), (second, None, 0.0)], None)
+    only_first = gram_loss([(first, None, 1.0), (second, None, 0.0)], None)
     assert torch.allclose(only_first.targets[0], gram_matrix(first))
 
 
@@ -116,24 +122,22 @@ def test_blended_bank_subsample_covers_the_whole_picture():
 
 
 def test_masked_gram_falls_back_to_one_gram_when_labels_are_too_thin():
-    from doodle.losses import GramLoss, gram_matrix
+    from doodle.losses import gram_matrix
 
     style = torch.rand(1, 4, 6, 6)
     thin = torch.zeros(1, 2, 6, 6)
     thin[:, 0, 0, 0], thin[:, 1, 0, 1] = 0.5, 0.5  # neither label covers a whole cell
-    loss = GramLoss("relu3_1", [(style, thin, 1.0)], thin)
+    loss = gram_loss([(style, thin, 1.0)], thin)
     assert not loss.with_maps and torch.allclose(loss.targets[0], gram_matrix(style))
 
 
 def test_masked_gram_counts_every_region_when_all_are_thinner_than_a_cell():
-    from doodle.losses import GramLoss
-
     style_channels = torch.zeros(1, 2, 8, 8)
     style_channels[:, 0, :, :4], style_channels[:, 1, :, 4:] = 1, 1
     style = two_region_features(1.0, 2.0)
     painting_map = torch.zeros(1, 2, 1, 1)
     painting_map[:, 0], painting_map[:, 1] = 0.6, 0.4  # at a deep layer the painting is one cell
-    loss = GramLoss("relu3_1", [(style, style_channels, 1.0)], painting_map)
+    loss = gram_loss([(style, style_channels, 1.0)], painting_map)
     assert loss(None, {"relu3_1": torch.zeros(1, 4, 1, 1)}).item() > 0.5  # not a silent zero
 
 
@@ -177,12 +181,12 @@ def test_label_shares_leave_out_labels_thinner_than_a_cell_unless_all_are():
 
 
 def four_terms() -> list:
-    from doodle.losses import ContentLoss, GramLoss, Smoothness
+    from doodle.losses import ContentLoss, Smoothness
 
     features, channels = torch.rand(1, 4, 6, 6), torch.zeros(1, 2, 6, 6)
     channels[:, 0, :, :3], channels[:, 1, :, 3:] = 1, 1
-    return [SemanticPatchLoss("relu3_1", [StyleLayer(features, channels)], channels, 1.0),
-            GramLoss("relu3_1", [(features, channels, 1.0)], channels),
+    return [patch_loss([StyleLayer(features, channels)], channels, 1.0),
+            gram_loss([(features, channels, 1.0)], channels),
             ContentLoss("relu3_1", features), Smoothness()]
 
 

@@ -1,0 +1,249 @@
+"""Model files that are safe to share, and the `Stylizer` that paints with one.
+
+A model file (`NAME.doodle`) is safetensors: the network's weights (and, to resume training, Adam's
+moments) as plain tensors, plus one JSON metadata entry: the format version, the kind and sizes of
+the network, the style it learnt (name, sha256, size), its label palette, the training settings and
+how far training got. Loading never unpickles anything, checks the tensors against a digest kept
+in the metadata, and refuses other format versions and files that are not doodle models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import DoodleError
+from ..images import ImageLike, image_to_tensor, load_image, load_map, name_of, tensor_to_image
+from ..semantic import colour_name, label_maps
+from . import KINDS
+from .data import Example
+from .networks import MIN_CONTENT_SIDE, ContentGenerator, DoodleGenerator
+
+FORMAT_VERSION = 1
+METADATA_KEY = "doodle_model"
+OPTIMISER_PREFIX = "optimiser."
+# Each palette colour is drawn as a block this wide when a doodle is labelled against a model's
+# palette: several pixels, so that it counts as a solid label (see semantic.label_maps).
+SWATCH_SIDE = 8
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself (its JSON metadata)."""
+
+    kind: str  # doodle or content
+    architecture: dict[str, int]  # the network's constructor arguments
+    palette: list[tuple[int, int, int]]  # label colours, in the order of the network's input channels
+    style: dict[str, Any]  # name, sha256, width, height of the style image
+    training: dict[str, Any] = field(default_factory=dict)  # settings, steps done, seconds, final loss
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def labels(self) -> int:
+        return len(self.palette)
+
+
+def build_network(kind: str, architecture: dict[str, int]) -> torch.nn.Module:
+    if kind == "doodle":
+        return DoodleGenerator(**architecture)
+    return ContentGenerator(**architecture)
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        digest.update(key.encode() + tensors[key].detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _optimiser_tensors(state: dict | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Adam's per-parameter moments as flat tensors, and its step counts as numbers (for JSON)."""
+    if not state:
+        return {}, {}
+    tensors, steps = {}, {}
+    for index, moments in state["state"].items():
+        for name, value in moments.items():
+            if name == "step":
+                steps[str(index)] = float(value)
+            else:
+                tensors[f"{OPTIMISER_PREFIX}{index}.{name}"] = value
+    return tensors, {"steps": steps, "param_groups": state["param_groups"]}
+
+
+def _optimiser_state(tensors: dict[str, torch.Tensor], saved: dict[str, Any]) -> dict | None:
+    if not saved:
+        return None
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        index, name = key[len(OPTIMISER_PREFIX):].split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    for index, step in saved["steps"].items():
+        state.setdefault(int(index), {})["step"] = torch.tensor(step)
+    return {"state": state, "param_groups": saved["param_groups"]}
+
+
+class Stylizer:
+    """A trained (or training) generator for one style: call it with a doodle or a photo.
+
+        stylizer = Stylizer.load("monet.doodle")
+        painting = stylizer("doodle.png")       # float32 HxWx3 in [0, 1], at the doodle's size
+    """
+
+    def __init__(self, info: ModelInfo, network: torch.nn.Module | None = None, step: int = 0,
+                 optimiser_state: dict | None = None) -> None:
+        self.info = info
+        self.network = network if network is not None else build_network(info.kind, info.architecture)
+        self.network.eval()
+        self.step = step  # training steps done
+        self.optimiser_state = optimiser_state
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def labels_of(self, doodle: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """(H, W) label indices of a doodle in this model's palette, and notes for colours it does
+        not know (each borrows the nearest known label, as `doodle paint` does)."""
+        palette = np.array(self.info.palette, dtype=np.uint8)
+        # one SWATCH_SIDE-square block of each colour, stacked: a 'style map' that has every label
+        swatch = np.repeat(palette, SWATCH_SIDE * SWATCH_SIDE, axis=0).reshape(-1, SWATCH_SIDE, 3)
+        labelling = label_maps([swatch], doodle)
+        # Labelling palettes are ordered by prominence; the network's channels follow the model's.
+        known = palette.astype(np.float32)
+        order = np.array([int(np.argmin(np.linalg.norm(known - colour.astype(np.float32), axis=1)))
+                          for colour in labelling.palette])
+        notes = [text.replace("the style map", "the model's palette") for text in labelling.notes]
+        return order[labelling.labels[-1]], notes
+
+    def network_input(self, example: Example) -> torch.Tensor:
+        """What the network takes for a training example: its map, or its photo."""
+        return example.labels if self.info.kind == "doodle" else example.pixels
+
+    def input_tensor(self, source: ImageLike, on_note=None) -> torch.Tensor:
+        """The network's input for a doodle map or a photo (path or array)."""
+        if self.info.kind == "doodle":
+            labels, notes = self.labels_of(load_map(source, name_of(source, "map")))
+            for text in notes:
+                if on_note is not None:
+                    on_note(text)
+            return F.one_hot(torch.from_numpy(labels).long(), self.info.labels).permute(2, 0, 1)[None].float()
+        return image_to_tensor(load_image(source, name_of(source, "photo")))
+
+    # --- painting -------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def paint_tensor(self, inputs: torch.Tensor, seed: int = 0) -> torch.Tensor:
+        """(1, C, H, W) network input -> (1, 3, H, W) painting; the same seed gives the same noise."""
+        least = 2 if self.info.kind == "doodle" else MIN_CONTENT_SIDE
+        if min(inputs.shape[-2:]) < least:
+            height, width = inputs.shape[-2:]
+            raise DoodleError(f"{width}x{height} is too small for a {self.info.kind} model; give at least "
+                              f"{least}x{least} pixels")
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        return self.network(inputs.to(self.device), generator)
+
+    def __call__(self, source: ImageLike, seed: int = 0, on_note=None) -> np.ndarray:
+        """Paint a doodle (doodle models) or a photo (content models) in one forward pass, at its size."""
+        inputs = self.input_tensor(source, on_note)
+        return tensor_to_image(self.paint_tensor(inputs, seed))
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the model atomically (a temporary file, then a rename): never half a file."""
+        from safetensors.torch import save
+
+        tensors = {f"network.{key}": value.detach().contiguous().cpu()
+                   for key, value in self.network.state_dict().items()}
+        optimiser_tensors, optimiser_numbers = _optimiser_tensors(self.optimiser_state)
+        tensors.update({key: value.detach().contiguous().cpu() for key, value in optimiser_tensors.items()})
+        meta = {"format_version": FORMAT_VERSION, "kind": self.info.kind, "architecture": self.info.architecture,
+                "palette": [list(map(int, colour)) for colour in self.info.palette], "style": self.info.style,
+                "training": {**self.info.training, "step": self.step}, "optimiser": optimiser_numbers,
+                "tensors_sha256": tensors_digest(tensors)}
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            temporary.write_bytes(save(tensors, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)}))
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Stylizer":
+        """Read a model file; raises DoodleError (one line) for anything that is not a sound doodle model."""
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise DoodleError(f"{path}: no such model file; check the path (doodle train makes one)")
+        try:
+            with safe_open(str(path), framework="pt") as stream:
+                raw = (stream.metadata() or {}).get(METADATA_KEY)
+                tensors = {key: stream.get_tensor(key) for key in stream.keys()}
+        except (SafetensorError, OSError, ValueError, RuntimeError):
+            raise DoodleError(f"{path}: not a doodle model (models are safetensors files made by doodle train); "
+                              "check the path") from None
+        if raw is None:
+            raise DoodleError(f"{path}: a safetensors file, but not a doodle model (no doodle metadata)")
+        try:
+            meta = json.loads(raw)
+            version = meta["format_version"]
+        except (ValueError, KeyError, TypeError):
+            raise DoodleError(f"{path}: the model's metadata is damaged; train it again") from None
+        if version != FORMAT_VERSION:
+            raise DoodleError(f"{path}: model format {version}, but this doodle reads format {FORMAT_VERSION}; "
+                              "train the model again with this version")
+        if meta.get("tensors_sha256") != tensors_digest(tensors):
+            raise DoodleError(f"{path}: the model's tensors do not match its checksum (damaged or altered); "
+                              "train it again or fetch a good copy")
+        try:
+            info = ModelInfo(meta["kind"], meta["architecture"], [tuple(colour) for colour in meta["palette"]],
+                             meta["style"], meta.get("training", {}), version)
+            if info.kind not in KINDS:
+                raise ValueError(info.kind)
+            network = build_network(info.kind, info.architecture)
+            network.load_state_dict({key[len("network."):]: value for key, value in tensors.items()
+                                     if key.startswith("network.")})
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            raise DoodleError(f"{path}: the model's metadata does not fit its weights; train it again") from None
+        optimiser_tensors = {key: value for key, value in tensors.items() if key.startswith(OPTIMISER_PREFIX)}
+        return cls(info, network, int(info.training.get("step", 0)),
+                   _optimiser_state(optimiser_tensors, meta.get("optimiser") or {}))
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(what, value) lines for `doodle model`: what the file holds."""
+        info, training = self.info, self.info.training
+        style = info.style
+        lines = [("kind", f"{info.kind} ({'paints doodles in the style' if info.kind == 'doodle' else 'repaints photos in the style'})"),
+                 ("style", f"{style.get('name', '?')} ({style.get('width', '?')}x{style.get('height', '?')}, "
+                           f"sha256 {str(style.get('sha256', '?'))[:16]}...)"),
+                 ("network", ", ".join(f"{key} {value}" for key, value in info.architecture.items())
+                  + f"; {sum(p.numel() for p in self.network.parameters()):,} weights"),
+                 ("labels", ", ".join(colour_name(np.array(colour)) for colour in info.palette) or "none (no map)"),
+                 ("training", f"{self.step} of {training.get('steps', '?')} steps, {training.get('seconds', 0):.0f} s, "
+                              f"{training.get('size', '?')} px crops, batch {training.get('batch', '?')}"),
+                 ("settings", ", ".join(f"{key} {value}" for key, value in sorted(training.get('config', {}).items()))
+                  or "defaults"),
+                 ("format", f"version {info.format_version}")]
+        return lines

@@ -1,0 +1,152 @@
+"""Feed-forward models: networks at odd sizes, training examples, a short real training run, model
+files (round trips, refusals) and painting with a model. Tiny inputs; no timed assertions."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from doodle import DoodleError, PaintConfig
+from doodle.feedforward.data import DoodleExamples, PhotoExamples, random_view, sample_with
+from doodle.feedforward.models import FORMAT_VERSION, METADATA_KEY, ModelInfo, Stylizer
+from doodle.feedforward.networks import MIN_CONTENT_SIDE, ContentGenerator, DoodleGenerator
+from doodle.feedforward.training import TrainSettings, new_stylizer, train_style
+
+from .helpers import BLUE, RED, textured_style, two_region_map
+
+PALETTE = np.array([RED, BLUE], np.uint8)
+
+
+@pytest.mark.parametrize("height, width", [(37, 53), (64, 64), (9, 130), (2, 2)])
+def test_generators_keep_any_size_and_stay_in_range(height, width):
+    doodle = DoodleGenerator(labels=3, width=8)
+    labels = torch.nn.functional.one_hot(torch.randint(3, (height, width)), 3).permute(2, 0, 1)[None].float()
+    painted = doodle(labels, torch.Generator().manual_seed(0))
+    assert painted.shape == (1, 3, height, width) and 0 <= painted.min() and painted.max() <= 1
+    if min(height, width) >= MIN_CONTENT_SIDE:
+        content = ContentGenerator(labels=0, width=8, blocks=1)
+        assert content(torch.rand(2, 3, height, width)).shape == (2, 3, height, width)
+
+
+def test_the_same_seed_paints_the_same_and_noise_varies_the_texture():
+    doodle = DoodleGenerator(labels=2, width=8).eval()
+    labels = torch.zeros(1, 2, 16, 16)
+    labels[:, 0] = 1
+    first = doodle(labels, torch.Generator().manual_seed(1))
+    assert torch.equal(first, doodle(labels, torch.Generator().manual_seed(1)))
+    assert not torch.equal(first, doodle(labels, torch.Generator().manual_seed(2)))
+
+
+def test_doodle_examples_pair_each_crop_with_the_painting_under_it():
+    painting, labels = textured_style(48, 64), (two_region_map(48, 64)[..., 2] > 0).astype(np.int64)
+    examples = DoodleExamples(painting, labels, 2, (32, 32), seed=0)
+    seen = [next(examples) for _ in range(40)]
+    assert all(example.labels.shape == (1, 2, 32, 32) for example in seen)
+    assert all(torch.equal(example.labels.sum(1), torch.ones(1, 32, 32)) for example in seen)  # one label a pixel
+    paired = [example for example in seen if example.pixels is not None]
+    assert 10 < len(paired) < 40  # some are recombined layouts, which no painting shows
+    for example in paired:  # orange stripes (red high) under label 0, blue dots under label 1
+        red_minus_blue = example.pixels[0, 0] - example.pixels[0, 2]
+        label0 = example.labels[0, 0] > 0
+        if label0.any() and (~label0).any():
+            assert red_minus_blue[label0].mean() > red_minus_blue[~label0].mean() + 0.3
+
+
+def test_a_view_without_scale_turn_or_warp_is_the_source():
+    generator = torch.Generator().manual_seed(0)
+    source = torch.rand(1, 3, 20, 20)
+    grid = random_view((20, 20), (20, 20), generator, zoom=1.0, rotation=0.0, warp=0.0)
+    view = sample_with(grid, source)
+    assert torch.allclose(view, source, atol=1e-5) or torch.allclose(view, source.flip(-1), atol=1e-5)
+
+
+def test_photo_examples_are_jittered_crops():
+    photos = [textured_style(40, 60)]
+    examples = PhotoExamples(photos, (24, 24), seed=0)
+    crops = [next(examples).pixels for _ in range(3)]
+    assert all(crop.shape == (1, 3, 24, 24) and 0 <= crop.min() and crop.max() <= 1 for crop in crops)
+    assert not torch.equal(crops[0], crops[1])
+
+
+def tiny_model(kind="doodle", **settings):
+    settings = TrainSettings(**{"size": 32, "steps": 24, "batch": 2, "learning_rate": 1e-2, "width": 8, **settings})
+    config = PaintConfig(style_layers="relu1_1,relu2_1", content_layers="relu2_1")
+    style = textured_style(48, 48)
+    palette = PALETTE if kind == "doodle" else None
+    return new_stylizer(kind, "style.png", "0" * 64, style, palette, config, settings), settings, config, style
+
+
+def test_a_short_real_training_lowers_the_loss(encoder):
+    stylizer, settings, config, style = tiny_model()
+    labels = (two_region_map(48, 48)[..., 2] > 0).astype(np.int64)
+    record = train_style(style, labels, PALETTE, stylizer, config, settings, encoder.cpu())
+    totals = [total for _, _, total in record.history]
+    assert len(totals) == 24 and stylizer.step == 24
+    assert np.mean(totals[-6:]) < 0.8 * np.mean(totals[:6])
+    # it has learnt the labels: orange where the doodle says red, blue where it says blue
+    painted = stylizer(two_region_map(32, 32, BLUE, RED))
+    assert painted[:, 20:, 0].mean() - painted[:, 20:, 2].mean() > painted[:, :12, 0].mean() - painted[:, :12, 2].mean()
+
+
+def test_models_round_trip_bit_identically_with_their_metadata(tmp_path):
+    stylizer, *_ = tiny_model()
+    stylizer.step = 7
+    path = tmp_path / "m.doodle"
+    stylizer.save(path)
+    loaded = Stylizer.load(path)
+    doodle = two_region_map(20, 28)
+    assert np.array_equal(stylizer(doodle, seed=3), loaded(doodle, seed=3))
+    assert loaded.step == 7 and loaded.info.palette == [tuple(RED), tuple(BLUE)] and loaded.info.kind == "doodle"
+    assert dict(loaded.describe())["labels"] == "#ff0000, #0000ff"
+
+
+def test_resumed_training_carries_the_optimiser_state(tmp_path, encoder):
+    stylizer, settings, config, style = tiny_model(steps=2)
+    labels = (two_region_map(48, 48)[..., 2] > 0).astype(np.int64)
+    train_style(style, labels, PALETTE, stylizer, config, settings, encoder.cpu())
+    stylizer.save(tmp_path / "m.doodle")
+    loaded = Stylizer.load(tmp_path / "m.doodle")
+    assert loaded.step == 2 and loaded.optimiser_state is not None
+    saved = stylizer.optimiser_state["state"][0]["exp_avg"]
+    assert torch.equal(loaded.optimiser_state["state"][0]["exp_avg"], saved)
+    train_style(style, labels, PALETTE, loaded, config, TrainSettings(**{**vars(settings), "steps": 3}), encoder.cpu())
+    assert loaded.step == 3
+
+
+def test_pickles_tampered_files_and_other_versions_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    pickled = tmp_path / "pickled.doodle"
+    torch.save({"weights": torch.zeros(2)}, pickled)
+    with pytest.raises(DoodleError, match="not a doodle model"):
+        Stylizer.load(pickled)
+    stylizer, *_ = tiny_model()
+    path = tmp_path / "m.doodle"
+    stylizer.save(path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as stream:
+        meta = json.loads(stream.metadata()[METADATA_KEY])
+    tensors = load_file(path)
+    first = next(key for key in tensors if key.startswith("network."))
+    tampered = dict(tensors)
+    tampered[first] = tensors[first] + 1
+    save_file(tampered, tmp_path / "tampered.doodle", metadata={METADATA_KEY: json.dumps(meta)})
+    with pytest.raises(DoodleError, match="checksum"):
+        Stylizer.load(tmp_path / "tampered.doodle")
+    save_file(tensors, tmp_path / "future.doodle",
+              metadata={METADATA_KEY: json.dumps({**meta, "format_version": FORMAT_VERSION + 1})})
+    with pytest.raises(DoodleError, match=f"format {FORMAT_VERSION + 1}"):
+        Stylizer.load(tmp_path / "future.doodle")
+    save_file(tensors, tmp_path / "bare.doodle")
+    with pytest.raises(DoodleError, match="no doodle metadata"):
+        Stylizer.load(tmp_path / "bare.doodle")
+
+
+def test_unknown_doodle_colours_borrow_the_nearest_label_with_a_note():
+    stylizer = Stylizer(ModelInfo("doodle", {"labels": 2, "width": 8}, [tuple(RED), tuple(BLUE)], {}))
+    doodle = two_region_map(16, 16, (250, 10, 5), (0, 200, 0))  # a slightly other red, and a green
+    labels, notes = stylizer.labels_of(doodle)
+    assert labels[:, :8].max() == 0 and notes and "#00c800" in notes[0]
+    assert "model's palette" in notes[0]
