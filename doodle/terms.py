@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from .config import PaintConfig
+from .gram_loss import GramLoss, GramTargets
 from .layers import layer_stride
-from .losses import (ContentLoss, GramLoss, GramTargets, PatchBank, SemanticPatchLoss, Smoothness, StyleLayer,
-                     WeightedTerm)
+from .losses import ContentLoss, Smoothness, WeightedTerm
+from .patch_loss import PatchBank, SemanticPatchLoss, StyleLayer
 from .semantic import resize_channels
 from .style_bank import StyleCopy
 

@@ -106,8 +106,8 @@ def test_faiss_matcher_agrees_with_exact_on_random_and_real_features(encoder):
 
 
 def test_label_partition_matches_exact_inside_labels(encoder):
-    from doodle.losses import patch_labels, semantic_descriptors
     from doodle.matching import LabelPartitionedMatcher
+    from doodle.patch_loss import patch_labels, semantic_descriptors
 
     bank, queries = real_patches(encoder, 6, 96, 64)  # relu3_1: 24x24 style cells, 16x16 target cells
     style_map = torch.zeros(1, 2, 24, 24)

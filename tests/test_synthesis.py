@@ -122,8 +122,8 @@ def test_uniform_and_path_init(encoder, style_pair, tmp_path):
 def test_strong_features_cannot_outvote_the_map():
     import torch
 
-    from doodle.losses import semantic_descriptors
     from doodle.matching import ExactMatcher
+    from doodle.patch_loss import semantic_descriptors
 
     generator = torch.Generator().manual_seed(0)
     style_features = torch.rand(40, 18, generator=generator)

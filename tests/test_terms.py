@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from doodle import PaintConfig
-from doodle.losses import ContentLoss, GramLoss, SemanticPatchLoss, Smoothness
+from doodle.gram_loss import GramLoss
+from doodle.losses import ContentLoss, Smoothness
+from doodle.patch_loss import SemanticPatchLoss
 from doodle.style_bank import StyleCopy
 from doodle.terms import build_terms
 

@@ -25,13 +25,13 @@ import torch
 
 from ..config import PaintConfig
 from ..encoder import VGGEncoder
+from ..images import image_to_tensor
 from ..layers import check_layers
+from ..matching import resolve_matcher
 from ..optimise import encode
 from ..plan import pick_device, resolve_precision
-from ..matching import resolve_matcher
 from ..style_bank import StyleCopy, style_copies
 from ..terms import build_terms
-from ..images import image_to_tensor
 from .data import DoodleExamples, Example, PhotoExamples, skimage_photos
 from .models import ModelInfo, Stylizer
 
