@@ -222,7 +222,7 @@ def main() -> None:
         sub.add_argument("--batch", type=int, default=2)
         sub.add_argument("--size", type=int, default=256)
         sub.add_argument("--width", type=int, default=16)
-        sub.add_argument("--preset", default=None)
+        sub.add_argument("--preset", default="painterly", help="as doodle train's --preset")
         sub.add_argument("--every", type=int, default=50, help="score and log every N steps")
     sub = commands.add_parser("speed", help="inference time and memory per size")
     sub.add_argument("--model", type=Path, required=True)

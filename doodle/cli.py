@@ -326,7 +326,7 @@ def texture(
 
 
 @app.command()
-@handles_errors()
+@handles_errors("interrupted; OUTPUT holds the last checkpoint, if one was written")
 def train(
     ctx: typer.Context,
     style: Path = typer.Option(..., help="The painting whose style the model learns."),

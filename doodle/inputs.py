@@ -64,7 +64,7 @@ def blend_weights(count: int, config: PaintConfig) -> list[float]:
 
 
 def model_start(path: str, content: np.ndarray | None, target_map: np.ndarray | None, out_hw: tuple[int, int],
-                seed: int) -> np.ndarray:
+                seed: int, note: Notes) -> np.ndarray:
     """A trained model's painting of the content (content model) or the doodle (doodle model) at
     the painting's size: a start that already has the style, so optimisation needs far fewer steps."""
     from .feedforward.models import Stylizer
@@ -75,7 +75,7 @@ def model_start(path: str, content: np.ndarray | None, target_map: np.ndarray | 
     if source is None:
         needs = "--content" if model.info.kind == "content" else "a doodle (--map)"
         raise DoodleError(f"--init {path}: a {model.info.kind} model paints from {needs}, which this run has not")
-    return model_painting(model, source, out_hw, seed)
+    return model_painting(model, source, out_hw, seed, lambda text: note([f"--init {path}: {text}"]))
 
 
 def prepare_inputs(style: ImagesLike, style_map: ImagesLike | None, content: ImageLike | None,
@@ -144,7 +144,7 @@ def prepare_inputs(style: ImagesLike, style_map: ImagesLike | None, content: Ima
                  for image in style_images]
     init_image = None
     if config.init not in INIT_KINDS:
-        init_image = (model_start(config.init, content_image, target_side_map, out_hw, config.seed)
+        init_image = (model_start(config.init, content_image, target_side_map, out_hw, config.seed, note)
                       if config.init.endswith(MODEL_SUFFIX) else read_image(config.init))
     scaled = "" if config.style_scale == 1 else f" at --style-scale {config.style_scale:g}"
     sides = [(name + scaled, min(hw)) for name, hw in zip(style_names, style_hws)]

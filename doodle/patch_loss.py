@@ -125,11 +125,13 @@ class PatchBank:
     scores: the pooled patches in column layout with their energies, the search descriptors, and
     (searching by label) one matcher per label, made the first time a painting has that label.
 
-    The optimisation path builds one per phase; a trainer keeps one for the whole training, since
-    only the painting's map changes from one example to the next."""
+    The optimisation path builds one per phase and scores one painting with it; a trainer keeps one
+    (`reusable`) for the whole training, since only the painting's map changes from one example to
+    the next. A bank that is not reusable lets go of its search descriptors once its matcher is
+    made: at 1024x768 they are hundreds of MB that the matcher holds in its own form anyway."""
 
     def __init__(self, samples: list[StyleLayer], semantic_weight: float, with_maps: bool, matcher: str = "exact",
-                 matcher_options: dict | None = None, by_label: bool = False) -> None:
+                 matcher_options: dict | None = None, by_label: bool = False, reusable: bool = False) -> None:
         style_patches, pooled_map_patches = pooled_patches(samples)
         self.scale = style_patches.pow(2).mean().clamp_min(1e-12)
         # Column layout and energies for folding matches at every search; the row layout is not
@@ -141,28 +143,32 @@ class PatchBank:
         self.matcher_options = matcher_options or {}
         # Maps steer the search when both sides have them and they weigh something.
         self.map_patches = pooled_map_patches if with_maps and semantic_weight > 0 else None
-        self.descriptors = semantic_descriptors(style_patches, self.map_patches, semantic_weight)
-        self.by_label = by_label and self.map_patches is not None
+        self.uses_maps = self.map_patches is not None
+        self.descriptors: torch.Tensor | None = semantic_descriptors(style_patches, self.map_patches, semantic_weight)
+        self.by_label = by_label and self.uses_maps
+        self.reusable = reusable
         self.bank_labels: torch.Tensor | None = None
         self.label_matchers: dict[int | None, tuple[torch.Tensor, PatchMatcher]] = {}
         self.whole_matcher: PatchMatcher | None = None
 
-    @property
-    def uses_maps(self) -> bool:
-        return self.map_patches is not None
-
     def matcher_for(self, target_map_patches: torch.Tensor | None) -> PatchMatcher:
         """The search for a painting whose map patches are `target_map_patches` (None without maps)."""
+        if self.descriptors is None:
+            raise RuntimeError("this PatchBank was made for one painting; make it reusable to score more")
         if not self.by_label or target_map_patches is None:
             if self.whole_matcher is None:
                 self.whole_matcher = make_matcher(self.matcher_name, self.descriptors, **self.matcher_options)
-            return self.whole_matcher
-        labels = target_map_patches.shape[1] // PATCH_SIZE**2
-        if self.bank_labels is None:
-            self.bank_labels, _ = patch_labels(self.map_patches, labels)
-        _, query_labels = patch_labels(target_map_patches, labels)
-        return LabelPartitionedMatcher(self.descriptors, self.bank_labels, query_labels, self.matcher_name,
-                                       cache=self.label_matchers, **self.matcher_options)
+            matcher: PatchMatcher = self.whole_matcher
+        else:
+            labels = target_map_patches.shape[1] // PATCH_SIZE**2
+            if self.bank_labels is None:
+                self.bank_labels, _ = patch_labels(self.map_patches, labels)
+            _, query_labels = patch_labels(target_map_patches, labels)
+            matcher = LabelPartitionedMatcher(self.descriptors, self.bank_labels, query_labels, self.matcher_name,
+                                              cache=self.label_matchers, **self.matcher_options)
+        if not self.reusable:
+            self.descriptors = self.map_patches = None
+        return matcher
 
 
 class SemanticPatchLoss:

@@ -10,7 +10,7 @@ file. Nothing here imports torch; the engine is imported when a request runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,8 +186,13 @@ def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: Path
     settings = dict(settings or {})
     model = _model_file(settings)
     if model is not None:
-        return model_paint_request(model, styles, output, content=content, doodle=doodle, size=size, force=force,
-                                   seed=int(settings.get("seed", 0)))
+        request = model_paint_request(model, styles, output, content=content, doodle=doodle, size=size, force=force,
+                                      seed=int(settings.get("seed", 0)))
+        ignored = sorted(name for name in settings if name != "seed")
+        if ignored or preset is not None:
+            flags = ", ".join(["--preset"] * (preset is not None) + ["--" + name.replace("_", "-") for name in ignored])
+            request = replace(request, notes=(f"{flags}: for optimisation; a model paints with what it learnt",))
+        return request
     if not styles:
         raise DoodleError("give --style (the painting whose style to copy), or --model NAME.doodle")
     config = config_for(preset, settings)
@@ -319,8 +324,8 @@ def run(request: PaintRequest, *, made_maps: Sequence[np.ndarray] | None = None,
     if request.model is not None:
         from .feedforward.painting import paint_with_model
 
-        return paint_with_model(request.model, request.content if request.content is not None else request.target_map,
-                                request.size, request.config, on_note)
+        return paint_with_model(request.model, request.target_map, request.content, request.size, request.config,
+                                on_note)
     from . import synthesis  # looked up at call time: torch is imported only when a request runs
 
     return synthesis.paint(**request.engine_arguments(made_maps), callback=callback, on_note=on_note)

@@ -42,7 +42,7 @@ def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple
             if key not in cache:
                 cache[key] = PatchBank([sample for _, sample in style_samples(copies, layer)], config.semantic_weight,
                                        target_channels is not None, matcher, matcher_options(config),
-                                       by_label=label_search(config))
+                                       by_label=label_search(config), reusable=style_cache is not None)
             term = SemanticPatchLoss(layer, cache[key], target_map, rematch_every=config.rematch_every)
             terms.append(WeightedTerm(f"style:{layer}", config.style_weight * kinds["patch"] * share, term))
         if "gram" in kinds:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import PaintConfig
 from .errors import DoodleError
-from .feedforward import KINDS, MODEL_SUFFIX
+from .feedforward import KINDS, MODEL_SUFFIX, photo_paths
 from .images import check_output_folder, make_parent, read_map, require_file, resize_map, sidecar_map_path
 from .request import PathLike, as_path, config_for, existing_file
 
@@ -46,6 +46,7 @@ class TrainRequest:
     preview_every: int
     checkpoint_every: int
     notes: tuple[str, ...] = ()
+    photos: tuple[Path, ...] = ()  # a content model's training photos from --content-dir (none: scikit-image's)
 
     @property
     def preview_path(self) -> Path:
@@ -54,21 +55,22 @@ class TrainRequest:
 
 def train(request: TrainRequest, *, callback=None, on_note: Callable[[str], None] | None = None):
     """Train the model `request` asks for, writing it (atomically) every `checkpoint_every` steps,
-    a preview every `preview_every` steps, and at the end, also after Ctrl-C. Returns the
-    Stylizer and its TrainRecord."""
+    a preview every `preview_every` steps, and at the end, also after Ctrl-C once a step is done.
+    Returns the Stylizer and its TrainRecord."""
     from .encoder import load_encoder
-    from .feedforward.data import photo_paths
     from .feedforward.models import Stylizer
     from .feedforward.painting import model_painting
-    from .feedforward.training import TrainSettings, new_stylizer, preview_source, train_style
-    from .images import load_image, write_image
+    from .feedforward.training import TrainSettings, config_settings, new_stylizer, preview_source, train_style
+    from .images import check_map_matches, load_image, write_image
     from .semantic import label_maps
     from .weights import file_sha256
 
     style = load_image(request.style, str(request.style))
     labels = palette = None
     if request.style_map is not None:
-        labelling = label_maps([read_map(request.style_map)])
+        drawn = read_map(request.style_map)
+        check_map_matches(style.shape, drawn.shape, str(request.style), str(request.style_map))
+        labelling = label_maps([drawn])
         labels, palette = labelling.labels[0], labelling.palette
         if labels.shape != style.shape[:2]:  # a map drawn at another resolution: label the painting's pixels
             labels = np.asarray(resize_map(labels.astype(np.uint8), (style.shape[1], style.shape[0])), dtype=np.int64)
@@ -77,16 +79,18 @@ def train(request: TrainRequest, *, callback=None, on_note: Callable[[str], None
     sha256 = file_sha256(request.style)
     if request.resume:
         stylizer = Stylizer.load(request.output)
-        if stylizer.info.style.get("sha256") != sha256 or stylizer.info.kind != request.kind:
-            raise DoodleError(f"{request.output}: was trained as a {stylizer.info.kind} model of "
-                              f"{stylizer.info.style.get('name')}, not of {request.style}; give its own --style, "
-                              "or --force to start over")
-        stylizer.info.training["steps"] = request.steps
+        check_resumable(stylizer, request, sha256, palette)
+        if stylizer.info.architecture.get("width") != request.width and on_note is not None:
+            on_note(f"{request.output} keeps its width {stylizer.info.architecture.get('width')}; --width applies "
+                    "to new models")
+        stylizer.info.training.update({"steps": request.steps, "size": request.size, "batch": request.batch,
+                                       "learning_rate": request.learning_rate,
+                                       "config": config_settings(request.config)})
     else:
         stylizer = new_stylizer(request.kind, request.style.name, sha256, style, palette, request.config, settings)
-    photos = photo_paths(request.content_dir) if request.content_dir is not None else None
     encoder = load_encoder(request.config.model, request.config.pooling)
-    preview_input = preview_source(style, labels, palette, photos)
+    preview_input = preview_source(style, labels, palette, list(request.photos) or None)
+    steps_before = stylizer.step
 
     def checkpoint(progress) -> None:
         if request.preview_every and progress.step % request.preview_every == 0:
@@ -97,18 +101,35 @@ def train(request: TrainRequest, *, callback=None, on_note: Callable[[str], None
             callback(progress)
 
     make_parent(request.output)
-    record = train_style(style, labels, palette, stylizer, request.config, settings, encoder, photos, checkpoint)
-    stylizer.save(request.output)  # also after Ctrl-C: the last finished step is a usable model
+    record = train_style(style, labels, palette, stylizer, request.config, settings, encoder,
+                         list(request.photos) or None, checkpoint)
+    # After Ctrl-C the last finished step is a usable model; a run stopped before its first step
+    # leaves the file as it was (with --force, an older model is not replaced by an untrained one).
+    if stylizer.step > steps_before:
+        stylizer.save(request.output)
     return stylizer, record
+
+
+def check_resumable(stylizer, request: TrainRequest, sha256: str, palette: np.ndarray | None) -> None:
+    """A model resumes only on its own style, kind and labels (in the same order)."""
+    if stylizer.info.style.get("sha256") != sha256 or stylizer.info.kind != request.kind:
+        raise DoodleError(f"{request.output}: was trained as a {stylizer.info.kind} model of "
+                          f"{stylizer.info.style.get('name')}, not of {request.style}; give its own --style, "
+                          "or --force to start over")
+    known = [tuple(colour) for colour in stylizer.info.palette]
+    given = [] if palette is None else [tuple(int(c) for c in colour) for colour in palette]
+    if known != given:
+        raise DoodleError(f"{request.output}: was trained on other map colours than {request.style_map}; give the "
+                          "map it was trained on, or --force to start over")
 
 
 MIN_TRAIN_SIZE = 64  # crops smaller than this leave the deepest style layers almost nothing to see
 
 
 def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | None = None, kind: str = "doodle",
-                  content_dir: PathLike | None = None, size: int = 256, steps: int = 1500, batch: int = 2,
+                  content_dir: PathLike | None = None, size: int = 256, steps: int = 800, batch: int = 2,
                   width: int = 16, learning_rate: float = 2e-3, resume: bool = False, force: bool = False,
-                  preview_every: int = 100, checkpoint_every: int = 100, preset: str | None = TRAIN_PRESET,
+                  preview_every: int = 50, checkpoint_every: int = 50, preset: str | None = TRAIN_PRESET,
                   settings: Mapping[str, Any] | None = None) -> TrainRequest:
     """Check and resolve `doodle train`; raises DoodleError. `settings` are the loss settings given
     (PaintConfig fields), over the preset's."""
@@ -125,6 +146,7 @@ def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | No
         raise DoodleError("--learning-rate must be a finite number above 0")
     require_file(style, "image")
     notes: list[str] = []
+    photos: tuple[Path, ...] = ()
     map_path = as_path(style_map) or existing_file(sidecar_map_path(style), Path.exists)
     if map_path is not None:
         require_file(map_path, "map")
@@ -139,8 +161,10 @@ def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | No
         if map_path is not None:
             notes.append(f"{map_path} is not used: content models learn from photos alone, without maps")
         map_path = None
-        if content_dir is not None and not content_dir.is_dir():
-            raise DoodleError(f"{content_dir}: no such folder; give a folder of photos as --content-dir")
+        if content_dir is not None:
+            if not content_dir.is_dir():
+                raise DoodleError(f"{content_dir}: no such folder; give a folder of photos as --content-dir")
+            photos = photo_paths(content_dir)
     if output.suffix != MODEL_SUFFIX:
         raise DoodleError(f"{output}: end the model's name with {MODEL_SUFFIX}, e.g. "
                           f"{output.with_suffix(MODEL_SUFFIX).name}")
@@ -155,4 +179,4 @@ def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | No
         if preview.is_dir():
             raise DoodleError(f"{preview}: is a folder, so previews cannot go there; move it or use --preview-every 0")
     return TrainRequest(style, map_path, kind, content_dir, output, config, size, steps, batch, width, learning_rate,
-                        resume, preview_every, checkpoint_every, tuple(notes))
+                        resume, preview_every, checkpoint_every, tuple(notes), photos)

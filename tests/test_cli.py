@@ -503,3 +503,11 @@ def test_paint_with_a_bad_model_file_is_one_line(files):
                        "--output", output), output, "drop --style")
     assert_refused(run("paint", "--output", output, "--map", files / "doodle.png"), output, "--style", "--model")
     assert_refused(run("model", files / "nope.doodle"), output, "no such model")
+
+
+def test_optimisation_flags_with_a_model_are_noted_not_silently_dropped(files, trained):
+    output = files / "noted.png"
+    result = run("paint", "--model", trained, "--map", files / "doodle.png", "--output", output, "--iterations", "9")
+    assert result.exit_code == 0 and "--iterations: for optimisation" in result.output, result.output
+    assert_refused(run("paint", "--model", trained, "--content", files / "style.png", "--output", files / "x.png"),
+                   files / "x.png", "give --map, not --content")

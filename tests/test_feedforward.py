@@ -150,3 +150,46 @@ def test_unknown_doodle_colours_borrow_the_nearest_label_with_a_note():
     labels, notes = stylizer.labels_of(doodle)
     assert labels[:, :8].max() == 0 and notes and "#00c800" in notes[0]
     assert "model's palette" in notes[0]
+
+
+def test_metadata_that_asks_for_too_much_is_refused_before_any_tensor_is_read(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    stylizer, *_ = tiny_model()
+    path = tmp_path / "m.doodle"
+    stylizer.save(path)
+    with safe_open(str(path), framework="pt") as stream:
+        meta = json.loads(stream.metadata()[METADATA_KEY])
+    tensors = load_file(path)
+    for changes in ({"architecture": {"labels": 2, "width": 10**6}}, {"palette": [[255, 0, 0]]},
+                    {"palette": [[255, 0, 0], [0, 0, 999]]}, {"kind": "cubist"}, {"architecture": {"labels": 2, "depth": 3}}):
+        save_file(tensors, tmp_path / "bad.doodle", metadata={METADATA_KEY: json.dumps({**meta, **changes})})
+        with pytest.raises(DoodleError, match="metadata is damaged"):
+            Stylizer.load(tmp_path / "bad.doodle")
+    edited = {**meta, "style": {**meta["style"], "name": "Vermeer.jpg"}}  # metadata changed after writing
+    save_file(tensors, tmp_path / "edited.doodle", metadata={METADATA_KEY: json.dumps(edited)})
+    with pytest.raises(DoodleError, match="checksum"):
+        Stylizer.load(tmp_path / "edited.doodle")
+
+
+def test_a_model_paints_only_what_its_kind_paints(tmp_path):
+    from doodle.feedforward.painting import paint_with_model
+
+    stylizer, *_ = tiny_model()
+    stylizer.save(tmp_path / "m.doodle")
+    with pytest.raises(DoodleError, match="give --map, not --content"):
+        paint_with_model(tmp_path / "m.doodle", None, textured_style(16, 16), None, PaintConfig())
+    result = paint_with_model(tmp_path / "m.doodle", two_region_map(16, 20), None, (40, 32), PaintConfig())
+    assert result.image.shape == (32, 40, 3) and result.record.mode == "doodle"
+
+
+def test_new_models_leave_the_callers_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    first, *_ = tiny_model()
+    assert torch.equal(torch.rand(3), expected)
+    second, *_ = tiny_model()
+    assert all(torch.equal(a, b) for a, b in zip(first.network.state_dict().values(),
+                                                 second.network.state_dict().values()))  # same seed, same start

@@ -99,3 +99,18 @@ def test_patch_coverage_counts_the_patches_over_each_cell():
 
     coverage = patch_coverage((4, 5))[0, 0]
     assert coverage.tolist() == [[1, 2, 3, 2, 1], [2, 4, 6, 4, 2], [2, 4, 6, 4, 2], [1, 2, 3, 2, 1]]
+
+
+def test_a_reusable_bank_scores_many_paintings_and_a_single_use_one_lets_go_of_its_descriptors():
+    generator = torch.Generator().manual_seed(3)
+    features = torch.rand(1, 8, 10, 10, generator=generator)
+    channels = torch.zeros(1, 2, 10, 10)
+    channels[:, 0, :, :5], channels[:, 1, :, 5:] = 1, 1
+    shared = PatchBank([StyleLayer(features, channels)], 1.0, True, by_label=True, reusable=True)
+    for target in (channels, channels.flip(-1)):
+        loss = SemanticPatchLoss("relu3_1", shared, target)
+        assert loss(None, {"relu3_1": features}).item() >= 0
+    assert set(shared.label_matchers) == {0, 1}  # one matcher a label, made once and kept
+    once = PatchBank([StyleLayer(features, channels)], 1.0, True, by_label=True)
+    SemanticPatchLoss("relu3_1", once, channels)
+    assert once.descriptors is None

@@ -53,3 +53,22 @@ def test_resuming_another_styles_model_is_refused(files, encoder):
                           preview_every=0, settings=settings)
     with pytest.raises(DoodleError, match="style.png, not of"):
         train(again)
+
+
+def test_resuming_with_another_map_is_refused(files, encoder):
+    settings = {"style_layers": "relu1_1,relu2_1", "content_weight": 0}
+    train(train_request(files / "style.png", files / "m.doodle", size=64, steps=1, width=4, preview_every=0,
+                        settings=settings))
+    Image.fromarray(two_region_map(64, 64, (0, 255, 0), (255, 255, 0))).save(files / "green_sem.png")
+    again = train_request(files / "style.png", files / "m.doodle", style_map=files / "green_sem.png", size=64,
+                          steps=2, width=4, resume=True, preview_every=0, settings=settings)
+    with pytest.raises(DoodleError, match="other map colours"):
+        train(again)
+
+
+def test_a_content_request_lists_its_photos(files):
+    request = train_request(files / "style.png", files / "m.doodle", kind="content", content_dir=files)
+    assert set(request.photos) == {files / "style.png", files / "other.png", files / "style_sem.png"}
+    (files / "empty").mkdir()
+    with pytest.raises(DoodleError, match="no photos"):
+        train_request(files / "style.png", files / "m.doodle", kind="content", content_dir=files / "empty")

@@ -11,10 +11,23 @@ and the CLI read the constants here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from ..errors import DoodleError
 
 MODEL_SUFFIX = ".doodle"
 KINDS = ("doodle", "content")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def photo_paths(folder: Path) -> tuple[Path, ...]:
+    """The photos in a folder (and its subfolders), in name order; a DoodleError when there are none."""
+    found = tuple(sorted(path for path in Path(folder).rglob("*") if path.suffix.lower() in PHOTO_SUFFIXES))
+    if not found:
+        raise DoodleError(f"{folder}: no photos (.jpg, .png...) in this folder; give a folder of photos as "
+                          "--content-dir")
+    return found
 
 
 def __getattr__(name: str) -> Any:

@@ -19,18 +19,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DoodleError
-from ..images import image_to_tensor, read_image
+from ..images import image_to_tensor, read_image, resize_image
 
 # Crops see the source at 1/ZOOM to ZOOM of its own scale: near the painting's own brush size,
 # which is the scale the style bank holds.
 ZOOM = 1.3
 MAX_ROTATION = 12.0  # degrees
-# Smooth warps move pixels by up to this share of the crop's side, over a 4x4 grid of control points.
+# Smooth warps move pixels by about this share of the source's half-side (the grid's units are the
+# source's normalised coordinates), over a 4x4 grid of control points.
 WARP = 0.04
 WARP_POINTS = 4
 RECOMBINED_SHARE = 0.4  # of doodle examples: layouts recombined from two crops
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+# Photos are kept at most this long side: a folder of camera pictures would fill memory otherwise,
+# and crops of ZOOM at most the training size need no more.
+PHOTO_SIDE = 1024
 # scikit-image's colour photographs (each a function of skimage.data), used when no folder is given.
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina")
 
@@ -42,6 +44,11 @@ class Example:
 
     labels: torch.Tensor | None  # (1, K, H, W) one-hot map, None for content examples without maps
     pixels: torch.Tensor | None  # (1, 3, H, W) in [0, 1]: the painting under `labels`, or the photo
+
+    def to(self, device: torch.device) -> "Example":
+        """The example on `device` (examples are made on the CPU)."""
+        return Example(None if self.labels is None else self.labels.to(device),
+                       None if self.pixels is None else self.pixels.to(device))
 
 
 def _uniform(generator: torch.Generator, low: float, high: float) -> float:
@@ -110,13 +117,6 @@ class DoodleExamples:
         return self
 
 
-def photo_paths(folder: Path) -> list[Path]:
-    found = sorted(path for path in Path(folder).rglob("*") if path.suffix.lower() in PHOTO_SUFFIXES)
-    if not found:
-        raise DoodleError(f"{folder}: no photos (.jpg, .png...) in this folder; give a folder of photos as --content-dir")
-    return found
-
-
 def skimage_photos() -> list[np.ndarray]:
     """scikit-image's colour photographs, as float RGB in [0, 1]."""
     import skimage.data
@@ -128,11 +128,20 @@ def skimage_photos() -> list[np.ndarray]:
     return photos
 
 
+def shrunk(photo: torch.Tensor, side: int = PHOTO_SIDE) -> torch.Tensor:
+    """`photo` (1, 3, H, W) with its long side at most `side`, antialiased."""
+    scale = side / max(photo.shape[-2:])
+    if scale >= 1:
+        return photo
+    return resize_image(photo, (max(1, round(photo.shape[-2] * scale)), max(1, round(photo.shape[-1] * scale))))
+
+
 class PhotoExamples:
     """Endless photo crops: scaled, turned a little, mirrored and colour-jittered."""
 
     def __init__(self, photos: list[np.ndarray] | list[Path], size: tuple[int, int], seed: int = 0):
-        self.photos = [image_to_tensor(read_image(photo) if isinstance(photo, Path) else photo) for photo in photos]
+        self.photos = [shrunk(image_to_tensor(read_image(photo) if isinstance(photo, Path) else photo))
+                       for photo in photos]
         self.size = size
         self.generator = torch.Generator().manual_seed(seed)
 

@@ -58,11 +58,53 @@ def build_network(kind: str, architecture: dict[str, int]) -> torch.nn.Module:
     return ContentGenerator(**architecture)
 
 
-def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
+def model_digest(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of the metadata (as sorted JSON) and of every tensor's name, type, shape and bytes.
+
+    It catches damage and careless edits; it is no signature, since anyone can compute it again."""
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
     for key in sorted(tensors):
-        digest.update(key.encode() + tensors[key].detach().contiguous().cpu().numpy().tobytes())
+        tensor = tensors[key].detach().contiguous().cpu()
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+# What a model's metadata may say: the network's constructor arguments and their bounds. Anything
+# else is refused before a network is built, so a file cannot ask for a billion channels.
+ARCHITECTURE_BOUNDS = {"doodle": {"labels": (1, 64), "width": (4, 256), "levels": (1, 8), "noise_channels": (0, 64)},
+                       "content": {"labels": (0, 64), "width": (4, 256), "blocks": (0, 16)}}
+
+
+def _read_metadata(raw: str, path: Path) -> dict[str, Any]:
+    """The model's JSON metadata, checked: format version, kind, architecture within bounds, a palette
+    of as many 0-255 colours as the network has label channels."""
+    damaged = DoodleError(f"{path}: the model's metadata is damaged; train it again")
+    try:
+        meta = json.loads(raw)
+        version = meta["format_version"]
+    except (ValueError, KeyError, TypeError):
+        raise damaged from None
+    if version != FORMAT_VERSION:
+        raise DoodleError(f"{path}: model format {version}, but this doodle reads format {FORMAT_VERSION}; "
+                          "train the model again with this version")
+    kind, architecture, palette = meta.get("kind"), meta.get("architecture"), meta.get("palette")
+    if kind not in KINDS or not isinstance(architecture, dict) or not isinstance(palette, list):
+        raise damaged
+    bounds = ARCHITECTURE_BOUNDS[kind]
+    if not set(architecture) <= set(bounds) or not all(
+            type(value) is int and bounds[key][0] <= value <= bounds[key][1] for key, value in architecture.items()):
+        raise damaged
+    labels = architecture.get("labels", 0)
+    if len(palette) != labels or not all(isinstance(colour, list) and len(colour) == 3
+                                         and all(type(c) is int and 0 <= c <= 255 for c in colour)
+                                         for colour in palette):
+        raise damaged
+    if not isinstance(meta.get("style", {}), dict) or not isinstance(meta.get("training", {}), dict):
+        raise damaged
+    meta.setdefault("style", {})
+    meta.setdefault("training", {})
+    return meta
 
 
 def file_sha256(path: Path) -> str:
@@ -178,8 +220,8 @@ class Stylizer:
         tensors.update({key: value.detach().contiguous().cpu() for key, value in optimiser_tensors.items()})
         meta = {"format_version": FORMAT_VERSION, "kind": self.info.kind, "architecture": self.info.architecture,
                 "palette": [list(map(int, colour)) for colour in self.info.palette], "style": self.info.style,
-                "training": {**self.info.training, "step": self.step}, "optimiser": optimiser_numbers,
-                "tensors_sha256": tensors_digest(tensors)}
+                "training": {**self.info.training, "step": self.step}, "optimiser": optimiser_numbers}
+        meta["sha256"] = model_digest(meta, tensors)
         path = Path(path)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
@@ -191,7 +233,11 @@ class Stylizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "Stylizer":
-        """Read a model file; raises DoodleError (one line) for anything that is not a sound doodle model."""
+        """Read a model file; raises DoodleError (one line) for anything that is not a sound doodle model.
+
+        The metadata is read and checked first (kind, sizes within bounds, palette), then the
+        tensor names and shapes against the network it describes, and only then the tensors, so a
+        foreign or hostile file costs neither memory nor a traceback."""
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)
@@ -200,36 +246,35 @@ class Stylizer:
         try:
             with safe_open(str(path), framework="pt") as stream:
                 raw = (stream.metadata() or {}).get(METADATA_KEY)
+                if raw is None:
+                    raise DoodleError(f"{path}: a safetensors file, but not a doodle model (no doodle metadata)")
+                meta = _read_metadata(raw, path)
+                info = ModelInfo(meta["kind"], meta["architecture"], [tuple(c) for c in meta["palette"]],
+                                 meta["style"], meta["training"], meta["format_version"])
+                network = build_network(info.kind, info.architecture)
+                expected = {f"network.{key}": tuple(value.shape) for key, value in network.state_dict().items()}
+                found = {key: tuple(stream.get_slice(key).get_shape()) for key in stream.keys()
+                         if key.startswith("network.")}
+                if found != expected:
+                    raise DoodleError(f"{path}: the model's weights do not fit the network its metadata describes; "
+                                      "train it again")
                 tensors = {key: stream.get_tensor(key) for key in stream.keys()}
-        except (SafetensorError, OSError, ValueError, RuntimeError):
+        except DoodleError:
+            raise
+        except (SafetensorError, OSError, ValueError, RuntimeError, TypeError):
             raise DoodleError(f"{path}: not a doodle model (models are safetensors files made by doodle train); "
                               "check the path") from None
-        if raw is None:
-            raise DoodleError(f"{path}: a safetensors file, but not a doodle model (no doodle metadata)")
-        try:
-            meta = json.loads(raw)
-            version = meta["format_version"]
-        except (ValueError, KeyError, TypeError):
-            raise DoodleError(f"{path}: the model's metadata is damaged; train it again") from None
-        if version != FORMAT_VERSION:
-            raise DoodleError(f"{path}: model format {version}, but this doodle reads format {FORMAT_VERSION}; "
-                              "train the model again with this version")
-        if meta.get("tensors_sha256") != tensors_digest(tensors):
-            raise DoodleError(f"{path}: the model's tensors do not match its checksum (damaged or altered); "
-                              "train it again or fetch a good copy")
-        try:
-            info = ModelInfo(meta["kind"], meta["architecture"], [tuple(colour) for colour in meta["palette"]],
-                             meta["style"], meta.get("training", {}), version)
-            if info.kind not in KINDS:
-                raise ValueError(info.kind)
-            network = build_network(info.kind, info.architecture)
-            network.load_state_dict({key[len("network."):]: value for key, value in tensors.items()
-                                     if key.startswith("network.")})
-        except (KeyError, TypeError, ValueError, RuntimeError):
-            raise DoodleError(f"{path}: the model's metadata does not fit its weights; train it again") from None
+        if meta.get("sha256") != model_digest({k: v for k, v in meta.items() if k != "sha256"}, tensors):
+            raise DoodleError(f"{path}: the model does not match its checksum (damaged or changed since it was "
+                              "written); train it again or fetch a good copy")
+        network.load_state_dict({key[len("network."):]: value for key, value in tensors.items()
+                                 if key.startswith("network.")})
         optimiser_tensors = {key: value for key, value in tensors.items() if key.startswith(OPTIMISER_PREFIX)}
-        return cls(info, network, int(info.training.get("step", 0)),
-                   _optimiser_state(optimiser_tensors, meta.get("optimiser") or {}))
+        try:
+            optimiser = _optimiser_state(optimiser_tensors, meta.get("optimiser") or {})
+        except (KeyError, TypeError, ValueError, AttributeError):
+            optimiser = None  # a model that paints but cannot resume: training starts Adam afresh
+        return cls(info, network, int(meta["training"].get("step", 0)), optimiser)
 
     def describe(self) -> list[tuple[str, str]]:
         """(what, value) lines for `doodle model`: what the file holds."""

@@ -11,6 +11,7 @@ import numpy as np
 import torch.nn.functional as F
 
 from ..config import PaintConfig
+from ..errors import DoodleError
 from ..images import ImageLike, resize_image, tensor_to_image
 from ..records import PaintRecord, PaintResult
 from .models import Stylizer
@@ -27,11 +28,17 @@ def model_painting(model: Stylizer, source: ImageLike, size_hw: tuple[int, int] 
     return tensor_to_image(model.paint_tensor(inputs, seed))
 
 
-def paint_with_model(path: Path, source: ImageLike, size: tuple[int, int] | None, config: PaintConfig,
-                     on_note: Callable[[str], None] | None = None) -> PaintResult:
-    """One forward pass of the model in `path` over `source`; `size` is (width, height) or None."""
+def paint_with_model(path: Path, doodle: ImageLike | None, content: ImageLike | None, size: tuple[int, int] | None,
+                     config: PaintConfig, on_note: Callable[[str], None] | None = None) -> PaintResult:
+    """One forward pass of the model in `path` over the doodle (doodle models) or the photo
+    (content models); `size` is (width, height) or None for the input's own."""
     started = time.perf_counter()
     model = Stylizer.load(path)
+    if (model.info.kind == "doodle") != (doodle is not None):
+        wanted = "a doodle: give --map, not --content" if model.info.kind == "doodle" else \
+            "photos: give --content PHOTO, not --map"
+        raise DoodleError(f"{path}: a {model.info.kind} model paints {wanted}")
+    source = doodle if doodle is not None else content
     image = model_painting(model, source, None if size is None else (size[1], size[0]), config.seed, on_note)
     record = PaintRecord(mode="doodle" if model.info.kind == "doodle" else "style", config=config,
                          model=f"{Path(path).name}, a {model.info.kind} model", weights=str(path), device="cpu",

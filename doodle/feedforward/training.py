@@ -13,9 +13,12 @@ the trained `Stylizer` with a `TrainRecord`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,8 @@ from ..terms import build_terms
 from .data import DoodleExamples, Example, PhotoExamples, skimage_photos
 from .models import ModelInfo, Stylizer
 
+# Added to the seed of the network's noise, so that it is a stream apart from the examples'.
+NOISE_SEED_OFFSET = 1_000_003
 # The learning rate falls along a half cosine to this share of its start by the last step.
 FINAL_LEARNING_RATE = 0.1
 
@@ -44,7 +49,7 @@ class TrainSettings:
     """How to train, beside the loss settings (a PaintConfig)."""
 
     size: int = 256  # side of the square training crops, in pixels
-    steps: int = 1500
+    steps: int = 800
     batch: int = 2
     learning_rate: float = 2e-3
     width: int = 16  # channels of the generator (see networks.py)
@@ -117,53 +122,82 @@ def learning_rate_at(step: int, steps: int, start: float) -> float:
     return start * (FINAL_LEARNING_RATE + (1 - FINAL_LEARNING_RATE) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+@contextlib.contextmanager
+def interrupts_between_steps() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C sets a flag instead of raising, so that a step is never cut in half (some weights
+    updated, others not); the loop asks the flag between steps. A second Ctrl-C raises at once.
+    Outside the main thread (where signals cannot be caught) Ctrl-C is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    asked: list[bool] = []
+
+    def on_interrupt(signum, frame) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield lambda: bool(asked)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: StyleTarget, config: PaintConfig,
           settings: TrainSettings, encoder: VGGEncoder,
           callback: Callable[[TrainProgress], None] | None = None) -> TrainRecord:
     """Train `stylizer`'s network in place from its current step up to `settings.steps`.
 
-    Ctrl-C (KeyboardInterrupt) stops between steps and returns with `record.interrupted` set; the
-    network then holds the last finished step, so the model is usable and can be resumed."""
+    Ctrl-C stops after the step under way and returns with `record.interrupted` set; the network
+    then holds the last finished step, so the model is usable and can be resumed."""
     network = stylizer.network
+    device = stylizer.device
     network.train()
     optimiser = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
     if stylizer.optimiser_state is not None:
-        optimiser.load_state_dict(stylizer.optimiser_state)
+        try:
+            optimiser.load_state_dict(stylizer.optimiser_state)
+        except (ValueError, KeyError, RuntimeError):
+            pass  # a state that does not fit this network: Adam starts afresh, the weights go on
     record = TrainRecord()
     started = time.perf_counter()
-    generator = torch.Generator().manual_seed(settings.seed + stylizer.step)
-    try:
-        while stylizer.step < settings.steps:
-            for group in optimiser.param_groups:
-                group["lr"] = learning_rate_at(stylizer.step, settings.steps, settings.learning_rate)
-            batch = [next(examples) for _ in range(settings.batch)]
-            inputs = torch.cat([stylizer.network_input(example) for example in batch])
-            painted = network(inputs, generator)
-            features = encode(encoder, painted, target.layers, target.precision)
-            parts: dict[str, torch.Tensor] = {}
-            for index, example in enumerate(batch):
-                one = {name: value[index: index + 1] for name, value in features.items()}
-                for name, value in example_loss(painted[index: index + 1], one, example, target, config,
-                                                encoder).items():
-                    parts[name] = parts.get(name, 0.0) + value / len(batch)
-            total = sum(parts.values())
-            optimiser.zero_grad()
-            total.backward()
-            optimiser.step()
-            stylizer.step += 1
-            stylizer.optimiser_state = optimiser.state_dict()
-            elapsed = time.perf_counter() - started
-            record.history.append((stylizer.step, elapsed, total.item()))
-            if callback is not None:
-                callback(TrainProgress(stylizer.step, settings.steps, {k: v.item() for k, v in parts.items()},
-                                       elapsed, stylizer))
-    except KeyboardInterrupt:
-        record.interrupted = True
-    finally:
-        network.eval()
-        record.seconds = time.perf_counter() - started
+    # The network's noise draws its own stream, apart from the examples' (seeded from the same
+    # settings in data.py): two streams from one seed would move together.
+    generator = torch.Generator().manual_seed(NOISE_SEED_OFFSET + settings.seed + stylizer.step)
+    with interrupts_between_steps() as interrupted:
+        try:
+            while stylizer.step < settings.steps and not interrupted():
+                for group in optimiser.param_groups:
+                    group["lr"] = learning_rate_at(stylizer.step, settings.steps, settings.learning_rate)
+                batch = [example.to(device) for example in (next(examples) for _ in range(settings.batch))]
+                inputs = torch.cat([stylizer.network_input(example) for example in batch])
+                painted = network(inputs, generator)
+                features = encode(encoder, painted, target.layers, target.precision)
+                parts: dict[str, torch.Tensor] = {}
+                for index, example in enumerate(batch):
+                    one = {name: value[index: index + 1] for name, value in features.items()}
+                    for name, value in example_loss(painted[index: index + 1], one, example, target, config,
+                                                    encoder).items():
+                        parts[name] = parts.get(name, 0.0) + value / len(batch)
+                total = sum(parts.values())
+                optimiser.zero_grad()
+                total.backward()
+                optimiser.step()
+                stylizer.step += 1
+                stylizer.optimiser_state = optimiser.state_dict()
+                elapsed = time.perf_counter() - started
+                record.history.append((stylizer.step, elapsed, total.item()))
+                if callback is not None:
+                    callback(TrainProgress(stylizer.step, settings.steps, {k: v.item() for k, v in parts.items()},
+                                           elapsed, stylizer))
+            record.interrupted = interrupted()
+        except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread
+            record.interrupted = True
+        finally:
+            network.eval()
+            record.seconds = time.perf_counter() - started
     return record
-
 
 
 def new_stylizer(kind: str, style_name: str, style_sha256: str, style: np.ndarray, palette: np.ndarray | None,
@@ -175,10 +209,10 @@ def new_stylizer(kind: str, style_name: str, style_sha256: str, style: np.ndarra
                      {"name": style_name, "sha256": style_sha256, "width": style.shape[1], "height": style.shape[0]},
                      {"config": config_settings(config), "size": settings.size, "steps": settings.steps,
                       "batch": settings.batch, "learning_rate": settings.learning_rate, "seed": settings.seed})
-    # The network's first weights come from the seed (the same seed, the same model), without
-    # disturbing the caller's random state.
+    # The network's first weights come from the seed (the same seed, the same model). Only the CPU
+    # generator is seeded (torch.manual_seed would seed every GPU's too), and put back afterwards.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
+        torch.random.default_generator.manual_seed(settings.seed)
         return Stylizer(info)
 
 
