@@ -41,9 +41,14 @@ def colour_name(colour: np.ndarray) -> str:
     return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in colour))
 
 
+def colour_codes(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 colours -> (H, W) int32 codes 0xRRGGBB."""
+    return (image[..., 0].astype(np.int32) << 16) | (image[..., 1].astype(np.int32) << 8) | image[..., 2]
+
+
 def _interior_counts(image: np.ndarray) -> dict[tuple[int, int, int], int]:
     """For each colour, the number of pixels whose 3x3 neighbourhood has only that colour."""
-    codes = (image[..., 0].astype(np.int32) << 16) | (image[..., 1].astype(np.int32) << 8) | image[..., 2]
+    codes = colour_codes(image)
     centre = codes[1:-1, 1:-1]
     interior = np.ones_like(centre, dtype=bool)
     height, width = codes.shape
@@ -83,8 +88,10 @@ def _palette(maps: list[np.ndarray], interiors: list[dict[tuple[int, int, int], 
 
 def snap_to_palette(image: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """Label of the nearest palette colour for every pixel (anti-aliased edges included)."""
-    # Snap each distinct colour once: maps hold thousands of colours but millions of pixels.
-    colours, inverse = np.unique(image.reshape(-1, 3), axis=0, return_inverse=True)
+    # Snap each distinct colour once: maps hold thousands of colours but millions of pixels. Colours
+    # packed into one integer sort in the same order as RGB rows, and several times faster.
+    codes, inverse = np.unique(colour_codes(image).ravel(), return_inverse=True)
+    colours = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1)
     distances = ((colours[:, None, :].astype(np.float32) - palette[None].astype(np.float32)) ** 2).sum(-1)
     return distances.argmin(1)[inverse.ravel()].reshape(image.shape[:2])
 

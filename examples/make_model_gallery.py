@@ -1,12 +1,16 @@
-"""Make the README's picture of a doodle model: one Monet model painting several new doodles.
+"""Make the README's pictures of models: one Monet doodle model painting several new doodles, and
+a Van Gogh content model's portrait beside the optimisation path's.
 
-    .venv/bin/python examples/make_model_gallery.py MODEL [SAMPLES_DIR] [OUT_DIR]
+    .venv/bin/python examples/make_model_gallery.py MODEL [CONTENT_MODEL] [SAMPLES_DIR] [OUT_DIR]
 
 MODEL is a doodle model of Monet's painting (`doodle train --style Monet.jpg ...`, or
-`benchmarks/feedforward.py doodle`). The top row holds the doodles: the paper's coastline and two
-drawn here in the model's own colours; the bottom row the optimisation path's painting of the
-coastline (`examples/gallery/coast.jpg`, default settings), then the model's paintings, each one
-forward pass. Only doodles and paintings are written, never the sample images themselves.
+`benchmarks/feedforward.py doodle`). In `models.jpg` the top row holds the doodles: the paper's
+coastline and two drawn here in the model's own colours; the bottom row the optimisation path's
+painting of the coastline (`examples/gallery/coast.jpg`, default settings), then the model's
+paintings, one call each. CONTENT_MODEL, a content model of Van Gogh's self-portrait, gives
+`content-model.jpg`: the optimisation path's painting of Seth.jpg (`examples/gallery/portrait.jpg`,
+default settings, with the maps) beside the model's. Only doodles and paintings are written, never
+the sample images themselves.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from doodle.feedforward.models import Stylizer
-from doodle.images import read_map, write_image
+from doodle.images import read_image, read_map, write_image
 from doodle.samples import samples_dir
 
 WIDTH, HEIGHT = 512, 384
@@ -70,8 +74,9 @@ def main() -> None:
     if len(sys.argv) < 2:
         sys.exit(__doc__.split("\n\n")[1])
     model = Stylizer.load(sys.argv[1])
-    samples = Path(sys.argv[2]) if len(sys.argv) > 2 else samples_dir()
-    out = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(__file__).resolve().parent / "gallery"
+    content_model = Stylizer.load(sys.argv[2]) if len(sys.argv) > 2 else None
+    samples = Path(sys.argv[3]) if len(sys.argv) > 3 else samples_dir()
+    out = Path(sys.argv[4]) if len(sys.argv) > 4 else Path(__file__).resolve().parent / "gallery"
     doodles = [("the paper's coastline", read_map(samples / "Coastline_sem.png")),
                ("a lone stack", lone_stack(model)), ("two headlands", two_headlands(model))]
     optimised = np.asarray(Image.open(out / "coast.jpg").convert("RGB"))
@@ -95,6 +100,19 @@ def main() -> None:
         y += max(t.height for t in row) + GAP
     write_image(out / "models.jpg", np.asarray(sheet))
     print(f"wrote {out / 'models.jpg'}")
+    if content_model is not None:
+        photo = read_image(samples / "Seth.jpg")
+        content_model(photo)  # warm-up
+        started = time.perf_counter()
+        painted = content_model(photo)
+        seconds = time.perf_counter() - started
+        optimised = np.asarray(Image.open(out / "portrait.jpg").convert("RGB"))
+        tiles = [tile(optimised, "optimisation, default settings"), tile(painted, f"content model, {1000 * seconds:.0f} ms")]
+        pair = Image.new("RGB", (2 * TILE + GAP, max(t.height for t in tiles)), "white")
+        pair.paste(tiles[0], (0, 0))
+        pair.paste(tiles[1], (TILE + GAP, 0))
+        write_image(out / "content-model.jpg", np.asarray(pair))
+        print(f"wrote {out / 'content-model.jpg'}")
 
 
 if __name__ == "__main__":

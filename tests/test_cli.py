@@ -144,7 +144,7 @@ def test_ctrl_c_saves_the_image_so_far(files):
     output = files / "stopped.png"
     command = [sys.executable, "-m", "doodle.cli", "paint", "--style", str(files / "style.png"),
                "--map", str(files / "doodle.png"), "--output", str(output), "--phases", "1",
-               "--iterations", "100000", "--save-every", "1"]
+               "--iterations", "100000", "--tolerance", "0", "--save-every", "1"]  # never converges on its own
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     frames = files / "stopped_frames"
     deadline = time.monotonic() + 120
@@ -511,3 +511,27 @@ def test_optimisation_flags_with_a_model_are_noted_not_silently_dropped(files, t
     assert result.exit_code == 0 and "--iterations: for optimisation" in result.output, result.output
     assert_refused(run("paint", "--model", trained, "--content", files / "style.png", "--output", files / "x.png"),
                    files / "x.png", "give --map, not --content")
+
+
+def test_ctrl_c_during_training_leaves_a_usable_model(files):
+    """A real SIGINT to a real `doodle train`: it finishes the step under way, writes the model, exits 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = files / "stopped.doodle"
+    command = [sys.executable, "-m", "doodle.cli", "train", "--style", str(files / "style.png"), "--output", str(model),
+               "--size", "64", "--steps", "100000", "--width", "4", "--style-layers", "relu1_1,relu2_1",
+               "--content-weight", "0", "--preview-every", "1", "--checkpoint-every", "0", "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    preview = files / "stopped_preview.png"
+    deadline = time.monotonic() + 120
+    while not preview.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, out
+    assert "interrupted; saved the model so far" in out
+    info = run("model", model)
+    assert info.exit_code == 0 and "of 100000 steps" in info.output
