@@ -202,7 +202,8 @@ def compare(arguments: argparse.Namespace) -> None:
     write_image(arguments.out / "compare-optimisation.png", slow.image)
     header("Gogh to Seth: a content model against the optimisation path")
     rows = [("model " + arguments.model.name, fast_seconds, yardstick(fast, style, content)),
-            ("optimisation, default settings (with the maps)", slow.record.seconds, yardstick(slow.image, style, content))]
+            ("optimisation, default settings (with the maps)", slow.record.seconds,
+             yardstick(slow.image, style, content))]
     names = list(rows[0][2])
     print("| painting | seconds | " + " | ".join(names) + " |")
     print("| --- | ---: | " + " | ".join("---:" for _ in names) + " |")

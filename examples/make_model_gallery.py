@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from doodle.feedforward.models import Stylizer
-from doodle.images import read_image, read_map, write_image
+from doodle.images import read_image, read_map, to_uint8, write_image
 from doodle.samples import samples_dir
 
 WIDTH, HEIGHT = 512, 384
@@ -62,7 +62,7 @@ def two_headlands(model: Stylizer) -> np.ndarray:
 
 
 def tile(picture: np.ndarray, caption: str) -> Image.Image:
-    image = Image.fromarray(picture if picture.dtype == np.uint8 else (np.clip(picture, 0, 1) * 255 + 0.5).astype(np.uint8))
+    image = Image.fromarray(picture if picture.dtype == np.uint8 else to_uint8(picture))
     image = image.resize((TILE, round(TILE * image.height / image.width)), Image.LANCZOS)
     framed = Image.new("RGB", (image.width, image.height + CAPTION), "white")
     framed.paste(image, (0, 0))
@@ -107,7 +107,8 @@ def main() -> None:
         painted = content_model(photo)
         seconds = time.perf_counter() - started
         optimised = np.asarray(Image.open(out / "portrait.jpg").convert("RGB"))
-        tiles = [tile(optimised, "optimisation, default settings"), tile(painted, f"content model, {1000 * seconds:.0f} ms")]
+        tiles = [tile(optimised, "optimisation, default settings"),
+                 tile(painted, f"content model, {1000 * seconds:.0f} ms")]
         pair = Image.new("RGB", (2 * TILE + GAP, max(t.height for t in tiles)), "white")
         pair.paste(tiles[0], (0, 0))
         pair.paste(tiles[1], (TILE + GAP, 0))

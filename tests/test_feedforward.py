@@ -163,7 +163,8 @@ def test_metadata_that_asks_for_too_much_is_refused_before_any_tensor_is_read(tm
         meta = json.loads(stream.metadata()[METADATA_KEY])
     tensors = load_file(path)
     for changes in ({"architecture": {"labels": 2, "width": 10**6}}, {"palette": [[255, 0, 0]]},
-                    {"palette": [[255, 0, 0], [0, 0, 999]]}, {"kind": "cubist"}, {"architecture": {"labels": 2, "depth": 3}}):
+                    {"palette": [[255, 0, 0], [0, 0, 999]]}, {"kind": "cubist"},
+                    {"architecture": {"labels": 2, "depth": 3}}):
         save_file(tensors, tmp_path / "bad.doodle", metadata={METADATA_KEY: json.dumps({**meta, **changes})})
         with pytest.raises(DoodleError, match="metadata is damaged"):
             Stylizer.load(tmp_path / "bad.doodle")

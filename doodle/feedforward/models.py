@@ -282,7 +282,8 @@ class Stylizer:
         """(what, value) lines for `doodle model`: what the file holds."""
         info, training = self.info, self.info.training
         style = info.style
-        lines = [("kind", f"{info.kind} ({'paints doodles in the style' if info.kind == 'doodle' else 'repaints photos in the style'})"),
+        does = "paints doodles in the style" if info.kind == "doodle" else "repaints photos in the style"
+        lines = [("kind", f"{info.kind} ({does})"),
                  ("style", f"{style.get('name', '?')} ({style.get('width', '?')}x{style.get('height', '?')}, "
                            f"sha256 {str(style.get('sha256', '?'))[:16]}...)"),
                  ("network", ", ".join(f"{key} {value}" for key, value in info.architecture.items())

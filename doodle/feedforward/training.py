@@ -33,6 +33,7 @@ from ..layers import check_layers
 from ..matching import resolve_matcher
 from ..optimise import encode
 from ..plan import pick_device, resolve_precision
+from ..semantic import one_hot
 from ..style_bank import StyleCopy, style_copies
 from ..terms import build_terms
 from .data import DoodleExamples, Example, PhotoExamples, skimage_photos
@@ -205,7 +206,8 @@ def new_stylizer(kind: str, style_name: str, style_sha256: str, style: np.ndarra
     """An untrained generator for a style, with everything its model file will say about it."""
     labels = 0 if palette is None else len(palette)
     architecture = {"labels": labels, "width": settings.width}
-    info = ModelInfo(kind, architecture, [] if palette is None else [tuple(int(c) for c in colour) for colour in palette],
+    colours = [] if palette is None else [tuple(int(c) for c in colour) for colour in palette]
+    info = ModelInfo(kind, architecture, colours,
                      {"name": style_name, "sha256": style_sha256, "width": style.shape[1], "height": style.shape[0]},
                      {"config": config_settings(config), "size": settings.size, "steps": settings.steps,
                       "batch": settings.batch, "learning_rate": settings.learning_rate, "seed": settings.seed})
@@ -233,8 +235,7 @@ def train_style(style: np.ndarray, style_labels: np.ndarray | None, palette: np.
     kind = stylizer.info.kind
     channels = None
     if style_labels is not None and kind == "doodle":
-        channels = torch.nn.functional.one_hot(torch.from_numpy(style_labels).long(), len(palette)).permute(2, 0, 1)[None]
-        channels = channels.float().to(device)
+        channels = one_hot(style_labels, len(palette)).to(device)
     target = style_target(image_to_tensor(style, device), channels, config, encoder, config.content_weight > 0, device)
     size = (settings.size, settings.size)
     seed = settings.seed + stylizer.step  # a resumed run draws new examples
