@@ -207,8 +207,10 @@ def busy(message: str, quiet: bool):
 def interrupt_at_evaluations() -> Iterator[Callable[[], None]]:
     """Once painting has begun, Ctrl-C is held until the end of the evaluation under way, so that it
     never lands inside the progress display or a frame being written; the yielded `arm` starts that.
-    Before, and at a second Ctrl-C, it interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
+    Before, and at a second Ctrl-C, it interrupts at once. A process started with Ctrl-C ignored
+    (nohup, a background job) keeps ignoring it."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield lambda: None
         return
     state = {"armed": False, "asked": False}

@@ -89,6 +89,18 @@ def test_a_short_real_training_lowers_the_loss(encoder):
     assert painted[:, 20:, 0].mean() - painted[:, 20:, 2].mean() > painted[:, :12, 0].mean() - painted[:, :12, 2].mean()
 
 
+def saved_model(path):
+    """A tiny model written to `path`: its metadata and its tensors, to alter and write again."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    stylizer, *_ = tiny_model()
+    stylizer.save(path)
+    with safe_open(str(path), framework="pt") as stream:
+        meta = json.loads(stream.metadata()[METADATA_KEY])
+    return meta, load_file(path)
+
+
 def test_models_round_trip_bit_identically_with_their_metadata(tmp_path):
     stylizer, *_ = tiny_model()
     stylizer.step = 7
@@ -115,20 +127,13 @@ def test_resumed_training_carries_the_optimiser_state(tmp_path, encoder):
 
 
 def test_pickles_tampered_files_and_other_versions_are_refused(tmp_path):
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     pickled = tmp_path / "pickled.doodle"
     torch.save({"weights": torch.zeros(2)}, pickled)
     with pytest.raises(DoodleError, match="not a doodle model"):
         Stylizer.load(pickled)
-    stylizer, *_ = tiny_model()
-    path = tmp_path / "m.doodle"
-    stylizer.save(path)
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as stream:
-        meta = json.loads(stream.metadata()[METADATA_KEY])
-    tensors = load_file(path)
+    meta, tensors = saved_model(tmp_path / "m.doodle")
     first = next(key for key in tensors if key.startswith("network."))
     tampered = dict(tensors)
     tampered[first] = tensors[first] + 1
@@ -153,15 +158,9 @@ def test_unknown_doodle_colours_borrow_the_nearest_label_with_a_note():
 
 
 def test_metadata_that_asks_for_too_much_is_refused_before_any_tensor_is_read(tmp_path):
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    stylizer, *_ = tiny_model()
-    path = tmp_path / "m.doodle"
-    stylizer.save(path)
-    with safe_open(str(path), framework="pt") as stream:
-        meta = json.loads(stream.metadata()[METADATA_KEY])
-    tensors = load_file(path)
+    meta, tensors = saved_model(tmp_path / "m.doodle")
     for changes in ({"architecture": {"labels": 2, "width": 10**6}}, {"palette": [[255, 0, 0]]},
                     {"palette": [[255, 0, 0], [0, 0, 999]]}, {"kind": "cubist"},
                     {"architecture": {"labels": 2, "depth": 3}}):

@@ -127,8 +127,10 @@ def learning_rate_at(step: int, steps: int, start: float) -> float:
 def interrupts_between_steps() -> Iterator[Callable[[], bool]]:
     """Ctrl-C sets a flag instead of raising, so that a step is never cut in half (some weights
     updated, others not); the loop asks the flag between steps. A second Ctrl-C raises at once.
-    Outside the main thread (where signals cannot be caught) Ctrl-C is left as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    Outside the main thread (where signals cannot be caught), or where Ctrl-C is ignored (nohup, a
+    background job), Ctrl-C is left as it is."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield lambda: False
         return
     asked: list[bool] = []
