@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -29,6 +27,7 @@ from . import train_request as trainings
 from .config import PaintConfig, choices_of, default_of, help_of, presets
 from .errors import DoodleError
 from .images import read_image, read_map, write_image, write_images
+from .interrupts import deferred_interrupts
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Semantic style transfer: turn a few-colour doodle into a painting.")
@@ -203,35 +202,6 @@ def busy(message: str, quiet: bool):
     return console.status(message) if not quiet else contextlib.nullcontext()
 
 
-@contextlib.contextmanager
-def interrupt_at_evaluations() -> Iterator[Callable[[], None]]:
-    """Once painting has begun, Ctrl-C is held until the end of the evaluation under way, so that it
-    never lands inside the progress display or a frame being written; the yielded `arm` starts that.
-    Before, and at a second Ctrl-C, it interrupts at once. A process started with Ctrl-C ignored
-    (nohup, a background job) keeps ignoring it."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
-        yield lambda: None
-        return
-    state = {"armed": False, "asked": False}
-
-    def on_interrupt(signum, frame) -> None:
-        if not state["armed"] or state["asked"]:
-            raise KeyboardInterrupt
-        state["asked"] = True
-
-    def arm() -> None:
-        state["armed"] = True
-        if state["asked"]:
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield arm
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def paint_with_progress(request: requests.PaintRequest, quiet: bool, made_maps=None):
     """Run the engine under a progress bar (one bar per phase, with the loss terms and an ETA), saving
     frames when asked. Ctrl-C before any image existed exits 130 with nothing written."""
@@ -250,10 +220,10 @@ def paint_with_progress(request: requests.PaintRequest, quiet: bool, made_maps=N
         if request.save_every and event.evaluation % request.save_every == 0:
             request.frames_dir.mkdir(parents=True, exist_ok=True)
             write_image(request.frames_dir / f"phase{event.phase}_{event.evaluation:04d}.png", event.image())
-        arm_interrupts()  # from here on, a Ctrl-C raises here, between evaluations
+        interrupt.arm()  # from here on, a Ctrl-C raises here, between evaluations
 
     with on_interrupt("interrupted before the first image existed; nothing written"), bar, \
-            interrupt_at_evaluations() as arm_interrupts:
+            deferred_interrupts(armed=False) as interrupt:
         return requests.run(request, made_maps=made_maps, callback=on_progress, on_note=note)
 
 

@@ -13,12 +13,9 @@ the trained `Stylizer` with a `TrainRecord`.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ import torch
 from ..config import PaintConfig
 from ..encoder import VGGEncoder
 from ..images import image_to_tensor
+from ..interrupts import deferred_interrupts
 from ..layers import check_layers
 from ..matching import resolve_matcher
 from ..optimise import encode
@@ -123,30 +121,6 @@ def learning_rate_at(step: int, steps: int, start: float) -> float:
     return start * (FINAL_LEARNING_RATE + (1 - FINAL_LEARNING_RATE) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-@contextlib.contextmanager
-def interrupts_between_steps() -> Iterator[Callable[[], bool]]:
-    """Ctrl-C sets a flag instead of raising, so that a step is never cut in half (some weights
-    updated, others not); the loop asks the flag between steps. A second Ctrl-C raises at once.
-    Outside the main thread (where signals cannot be caught), or where Ctrl-C is ignored (nohup, a
-    background job), Ctrl-C is left as it is."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
-        yield lambda: False
-        return
-    asked: list[bool] = []
-
-    def on_interrupt(signum, frame) -> None:
-        if asked:
-            raise KeyboardInterrupt
-        asked.append(True)
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield lambda: bool(asked)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: StyleTarget, config: PaintConfig,
           settings: TrainSettings, encoder: VGGEncoder,
           callback: Callable[[TrainProgress], None] | None = None) -> TrainRecord:
@@ -168,9 +142,9 @@ def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: 
     # The network's noise draws its own stream, apart from the examples' (seeded from the same
     # settings in data.py): two streams from one seed would move together.
     generator = torch.Generator().manual_seed(NOISE_SEED_OFFSET + settings.seed + stylizer.step)
-    with interrupts_between_steps() as interrupted:
+    with deferred_interrupts() as interrupt:
         try:
-            while stylizer.step < settings.steps and not interrupted():
+            while stylizer.step < settings.steps and not interrupt.asked:
                 for group in optimiser.param_groups:
                     group["lr"] = learning_rate_at(stylizer.step, settings.steps, settings.learning_rate)
                 batch = [example.to(device) for example in (next(examples) for _ in range(settings.batch))]
@@ -194,7 +168,7 @@ def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: 
                 if callback is not None:
                     callback(TrainProgress(stylizer.step, settings.steps, {k: v.item() for k, v in parts.items()},
                                            elapsed, stylizer))
-            record.interrupted = interrupted()
+            record.interrupted = interrupt.asked
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread
             record.interrupted = True
         finally:
