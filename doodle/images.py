@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +193,8 @@ def write_images(outputs: list[tuple[Path, np.ndarray]]) -> None:
         for path, image in outputs:
             path = Path(path)
             make_parent(path)
-            temporary = path.with_name(f".{path.stem}-staged{path.suffix}")
+            # A name of its own per run: two runs writing one output never share a staging file.
+            temporary = path.with_name(f".{path.stem}-staged-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
             write_image(temporary, image)
             staged.append((temporary, path))
         for temporary, path in staged:

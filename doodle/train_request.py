@@ -50,7 +50,12 @@ class TrainRequest:
 
     @property
     def preview_path(self) -> Path:
-        return self.output.with_name(self.output.stem + "_preview.png")
+        return preview_path_of(self.output)
+
+
+def preview_path_of(output: Path) -> Path:
+    """Where previews of the model in `output` go: `NAME_preview.png` beside it."""
+    return output.with_name(output.stem + "_preview.png")
 
 
 def train(request: TrainRequest, *, callback=None, on_note: Callable[[str], None] | None = None):
@@ -174,9 +179,8 @@ def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | No
         raise DoodleError(f"{output}: already exists; pass --resume to train it further, --force to start it over, "
                           "or choose another --output")
     check_output_folder(output)
-    if preview_every:
-        preview = output.with_name(output.stem + "_preview.png")
-        if preview.is_dir():
-            raise DoodleError(f"{preview}: is a folder, so previews cannot go there; move it or use --preview-every 0")
+    if preview_every and preview_path_of(output).is_dir():
+        raise DoodleError(f"{preview_path_of(output)}: is a folder, so previews cannot go there; move it or use "
+                          "--preview-every 0")
     return TrainRequest(style, map_path, kind, content_dir, output, config, size, steps, batch, width, learning_rate,
                         resume, preview_every, checkpoint_every, tuple(notes), photos)
