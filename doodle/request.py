@@ -59,8 +59,9 @@ class MapPaths:
         return self.styles[0] if self.styles else None
 
 
-def existing_file(path: Path, exists: Exists = Path.exists) -> Path | None:
-    """`path` if it exists, else None: how sidecar maps are found."""
+def present_sidecar(image: Path, exists: Exists = Path.exists) -> Path | None:
+    """The sidecar map `X_sem.png` of `image` if it exists, else None."""
+    path = sidecar_map_path(image)
     return path if exists(path) else None
 
 
@@ -78,14 +79,14 @@ def resolve_map_paths(styles: Sequence[Path], output: Path, *, content: Path | N
                           "same order")
     if no_maps:
         return MapPaths((None,) * len(styles), None)
-    style_paths = tuple(given or existing_file(sidecar_map_path(path), exists)
+    style_paths = tuple(given or present_sidecar(path, exists)
                         for path, given in zip(styles, style_maps or [None] * len(styles)))
     if content is not None:
         if doodle is not None:
             raise DoodleError("--map is the doodle to paint; with --content give its map as --content-map")
-        target = content_map or existing_file(sidecar_map_path(content), exists)
+        target = content_map or present_sidecar(content, exists)
     else:
-        target = doodle or existing_file(sidecar_map_path(output), exists)
+        target = doodle or present_sidecar(output, exists)
     mapped = [path for path in style_paths if path is not None]
     if mapped and len(mapped) < len(styles):
         bare = next(path for path, found in zip(styles, style_paths) if found is None)
@@ -245,7 +246,7 @@ def model_paint_request(model: Path, styles: Sequence[Path], output: Path, *, co
         require_file(content, "image")
         target = None
     else:
-        target = doodle or existing_file(sidecar_map_path(output), Path.exists)
+        target = doodle or present_sidecar(output)
         if target is None:
             raise DoodleError(f"{model}: give the doodle to paint as --map (or --content PHOTO for a content model)")
         require_file(target, "map")
@@ -280,7 +281,7 @@ def texture_request(references: Sequence[PathLike], output: PathLike, *, weights
         require_file(layout, "map")
     if no_maps and layout is not None:
         raise DoodleError("--map gives the exemplar's layout in map colours; it cannot go with --no-maps")
-    maps = [] if no_maps else [existing_file(sidecar_map_path(reference), Path.exists) for reference in references]
+    maps = [] if no_maps else [present_sidecar(reference) for reference in references]
     notes = []
     if any(found is None for found in maps):
         bare = next(ref for ref, found in zip(references, maps) if found is None)

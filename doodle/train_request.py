@@ -19,7 +19,7 @@ from .config import PaintConfig
 from .errors import DoodleError
 from .feedforward import KINDS, MODEL_SUFFIX, photo_paths
 from .images import check_output_folder, make_parent, read_map, require_file, resize_map, sidecar_map_path
-from .request import PathLike, as_path, config_for, existing_file
+from .request import PathLike, as_path, config_for, present_sidecar
 
 # Models train on Gram statistics by default: on the Monet doodle, 150 steps with the painterly
 # preset's per-label Grams reached a coastline region score of 0.943 in 229 s, where 150 steps with
@@ -152,7 +152,7 @@ def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | No
     require_file(style, "image")
     notes: list[str] = []
     photos: tuple[Path, ...] = ()
-    map_path = as_path(style_map) or existing_file(sidecar_map_path(style), Path.exists)
+    map_path = as_path(style_map) or present_sidecar(style)
     if map_path is not None:
         require_file(map_path, "map")
     if kind == "doodle":
