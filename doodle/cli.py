@@ -8,115 +8,29 @@ flags into requests and shows progress and results. It does not import torch, so
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import fields
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
 from . import request as requests
 from . import train_request as trainings
-from .config import PaintConfig, choices_of, default_of, help_of, presets
-from .errors import DoodleError
-from .images import read_image, read_map, write_image, write_images
-from .interrupts import deferred_interrupts
+from .cli_console import console, fail, handles_errors, note, printable, say, short_name, show_notes  # noqa: F401
+from .cli_options import paint_settings, preset_option, setting_option, typed_settings
+from .cli_video import video
+from .config import presets
+from .decoding import MAX_MEGAPIXELS_HELP, set_max_megapixels
+from .images import read_image, read_map, write_images
+from .interrupts import deferred_interrupts, exit_code, on_interrupt
+from .results import FrameWriter, write_result
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Semantic style transfer: turn a few-colour doodle into a painting.")
-console = Console(stderr=True)
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-Command = TypeVar("Command", bound=Callable[..., Any])
-
-
-class Interrupted(Exception):
-    """Ctrl-C, with what it means at the point it struck ('nothing written', 'no maps written')."""
-
-
-@contextlib.contextmanager
-def on_interrupt(message: str) -> Iterator[None]:
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise Interrupted(message) from None
-
-
-def handles_errors(interrupted: str = "interrupted; nothing written") -> Callable[[Command], Command]:
-    """Every command's one way out: a DoodleError is one line and exit 2, Ctrl-C a line and exit 130."""
-    def decorate(command: Command) -> Command:
-        @functools.wraps(command)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return command(*args, **kwargs)
-            except DoodleError as error:
-                fail(str(error))
-            except Interrupted as stop:
-                console.print(escape(str(stop)), highlight=False)
-                raise typer.Exit(EXIT_INTERRUPTED) from None
-            except KeyboardInterrupt:
-                console.print(escape(interrupted), highlight=False)
-                raise typer.Exit(EXIT_INTERRUPTED) from None
-        return run  # type: ignore[return-value]
-    return decorate
-
-
-def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def note(text: str) -> None:
-    console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
-
-
-def show_notes(request: requests.PaintRequest | trainings.TrainRequest) -> None:
-    for text in request.notes:
-        note(text)
-
-
-def _choices(name: str) -> dict[str, str]:
-    """The allowed values as the option's metavar, from PaintConfig's metadata. Shown, not
-    enforced by click: the configuration's own check gives the one-line error."""
-    choices = choices_of(name)
-    return {"metavar": "[" + "|".join(choices) + "]"} if choices else {}
-
-
-def _option(name: str):
-    default = default_of(name)
-    if isinstance(default, tuple):  # lists of layers or numbers are written comma-separated
-        default = ",".join(str(item) for item in default)
-    return typer.Option(default, help=help_of(name), **_choices(name))
-
-
-def _preset_option(name: str):
-    """An option whose default is the preset's value: typed, it overrides the preset."""
-    return typer.Option(None, help=f"{help_of(name)} Default: the preset's.", show_default=False, **_choices(name))
-
-
-def typed_settings(ctx: typer.Context) -> dict[str, Any]:
-    """The PaintConfig fields the user typed on the command line; a preset fills the rest.
-
-    A flag typed at its default value still counts: it overrides the preset."""
-    names = {field.name for field in fields(PaintConfig)}
-    # By the enum's name: typer vendors click (typer._click) in new releases and uses click in old.
-    return {name: value for name, value in ctx.params.items()
-            if name in names and ctx.get_parameter_source(name).name != "DEFAULT"}
-
-
-def short_name(loss: str) -> str:
-    """'style:relu3_1' -> 'relu3_1', 'gram:relu3_1' -> 'gram3_1', 'content:relu4_2' -> 'content',
-    'smoothness' -> 'tv'."""
-    kind, _, layer = loss.partition(":")
-    return {"style": layer, "gram": layer.replace("relu", "gram"), "content": "content",
-            "smoothness": "tv"}.get(kind, loss)
 
 
 def version_callback(value: bool) -> None:
@@ -126,9 +40,14 @@ def version_callback(value: bool) -> None:
 
 
 @app.callback()
+@handles_errors()
 def main(version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
-                                      help="Show the version and exit.")) -> None:
+                                      help="Show the version and exit."),
+         max_megapixels: Optional[str] = typer.Option(None, metavar="N", show_default=False,
+                                                      help=MAX_MEGAPIXELS_HELP)) -> None:
     """Semantic style transfer: turn a few-colour doodle into a painting."""
+    if max_megapixels is not None:  # text, checked there: a bad value is one line like every error
+        set_max_megapixels(max_megapixels)
 
 
 PRESET_HELP = "Start from a named preset (doodle presets lists them); flags given as well override its values."
@@ -136,6 +55,7 @@ PRESET_HELP = "Start from a named preset (doodle presets lists them); flags give
 
 @app.command()
 @handles_errors()
+@paint_settings()
 def paint(
     ctx: typer.Context,
     style: Optional[list[Path]] = typer.Option(None, help="The painting whose style to copy; repeat for several styles (see --style-blend). Its map X_sem.png beside it is used when present. Not with --model NAME.doodle, which knows its style."),
@@ -150,37 +70,8 @@ def paint(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT if it exists."),
     save_every: int = typer.Option(0, help="Also write the image every N evaluations into OUTPUT_frames/ (0 = off)."),
     preset: Optional[str] = typer.Option(None, help=PRESET_HELP),
-    style_loss: str = _option("style_loss"),
-    style_layers: str = _option("style_layers"),
-    content_layers: str = _option("content_layers"),
-    style_weight: float = _option("style_weight"),
-    content_weight: float = _option("content_weight"),
-    smoothness: float = _option("smoothness"),
-    semantic_weight: float = _option("semantic_weight"),
-    variety: float = _option("variety"),
-    style_blend: str = _option("style_blend"),
-    style_scale: float = _option("style_scale"),
-    style_rotations: str = _option("style_rotations"),
-    style_scales: str = _option("style_scales"),
-    colors: str = _option("colors"),
-    phases: int = _option("phases"),
-    iterations: int = _option("iterations"),
-    optimizer: str = _option("optimizer"),
-    learning_rate: float = _option("learning_rate"),
-    init: str = _option("init"),
-    init_noise: float = _option("init_noise"),
-    seed: int = _option("seed"),
-    model: str = typer.Option(default_of("model"), help=help_of("model"), metavar="[auto|vgg19|vgg16|NAME.doodle]"),
-    pooling: str = _option("pooling"),
-    matcher: str = _option("matcher"),
-    search: str = _option("search"),
-    rematch_every: int = _option("rematch_every"),
-    precision: str = _option("precision"),
-    tolerance: float = _option("tolerance"),
-    memory_budget_mb: int = _option("memory_budget_mb"),
-    slices: int = _option("slices"),
-    device: str = _option("device"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
+    **settings,
 ) -> None:
     """Paint OUTPUT in the style of STYLE: from a doodle (--map), a photo (--content), or a texture (--size)."""
     request = requests.paint_request(style or [], output, content=content, doodle=map_, style_maps=style_map,
@@ -193,18 +84,28 @@ def paint(
         with on_interrupt("interrupted while making the maps; nothing written"), busy("making the semantic maps", quiet):
             made_maps, summary = requests.make_maps(request, on_note=note)
         note(summary)
-    result = paint_with_progress(request, quiet, made_maps)
-    requests.write_result(request, result.image)
-    report(request.output, result, quiet)
+    paint_and_write(request, quiet, made_maps)
 
 
 def busy(message: str, quiet: bool):
     return console.status(message) if not quiet else contextlib.nullcontext()
 
 
-def paint_with_progress(request: requests.PaintRequest, quiet: bool, made_maps=None):
+def paint_and_write(request: requests.PaintRequest, quiet: bool, made_maps=None) -> None:
+    """Paint, write the result and report. From the first evaluation on, a stop signal (Ctrl-C,
+    SIGTERM, SIGHUP) waits for the image so far to be written; a second one stops at once."""
+    with deferred_interrupts(armed=False) as interrupt:
+        result = paint_with_progress(request, quiet, interrupt, made_maps)
+        interrupt.hold()  # a model paints without evaluations: its result is held to be written too
+        written = write_result(request, result.image)
+    report(written, result, quiet, interrupt.signum)
+
+
+def paint_with_progress(request: requests.PaintRequest, quiet: bool, interrupt, made_maps=None):
     """Run the engine under a progress bar (one bar per phase, with the loss terms and an ETA), saving
-    frames when asked. Ctrl-C before any image existed exits 130 with nothing written."""
+    frames when asked. `interrupt` is armed at the first evaluation; a stop signal before it means
+    nothing written."""
+    frames = FrameWriter(request.frames_dir, request.save_every, note)
     bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                    TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
                    console=console, disable=quiet, transient=False)
@@ -217,30 +118,26 @@ def paint_with_progress(request: requests.PaintRequest, quiet: bool, made_maps=N
                                               total=event.max_evaluations, losses="")
         parts = " ".join(f"{short_name(name)} {value:.3g}" for name, value in event.losses.items())
         bar.update(tasks[event.phase], completed=event.evaluation, losses=parts)
-        if request.save_every and event.evaluation % request.save_every == 0:
-            request.frames_dir.mkdir(parents=True, exist_ok=True)
-            write_image(request.frames_dir / f"phase{event.phase}_{event.evaluation:04d}.png", event.image())
-        interrupt.arm()  # from here on, a Ctrl-C raises here, between evaluations
+        frames.offer(event.phase, event.evaluation, event.image)
+        interrupt.arm()  # from here on, a stop signal raises here, between evaluations
 
-    with on_interrupt("interrupted before the first image existed; nothing written"), bar, \
-            deferred_interrupts(armed=False) as interrupt:
+    with on_interrupt("interrupted before the first image existed; nothing written"), bar:
         return requests.run(request, made_maps=made_maps, callback=on_progress, on_note=note)
 
 
-def report(output: Path, result, quiet: bool) -> None:
+def report(output: Path, result, quiet: bool, signum: int | None = None) -> None:
     record = result.record
     height, width = result.image.shape[:2]
     state = "interrupted; saved the image so far to" if record.interrupted else "wrote"
-    console.print(f"{state} {escape(str(output))} ({width}x{height}, {record.mode} mode, {record.model}) "
-                  f"in {record.seconds:.1f} s", highlight=False)
+    say("", f"{state} {output} ({width}x{height}, {record.mode} mode, {record.model}) in {record.seconds:.1f} s")
     if not quiet:
         for phase in record.phases:
-            stop = ", converged" if phase.converged else ""
-            console.print(f"  phase {phase.index}: {phase.size[0]}x{phase.size[1]}, {phase.evaluations} evaluations"
-                          f"{stop}, {phase.seconds:.1f} s ({phase.network_seconds:.1f} s in the network, "
-                          f"{phase.match_seconds:.1f} s in patch matching)", highlight=False)
-    if record.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+            stop = ", converged" if phase.converged else ", stopped: loss not finite" if phase.non_finite else ""
+            say("", f"  phase {phase.index}: {phase.size[0]}x{phase.size[1]}, {phase.evaluations} evaluations"
+                    f"{stop}, {phase.seconds:.1f} s ({phase.network_seconds:.1f} s in the network, "
+                    f"{phase.match_seconds:.1f} s in patch matching)")
+    if record.interrupted or signum:
+        raise typer.Exit(exit_code(signum))
 
 
 @app.command()
@@ -270,15 +167,19 @@ def segment(
     if request.preview_path is not None:
         outputs.append((request.preview_path, preview_sheet(pictures, made)))
     try:
-        write_images(outputs)
+        # All or nothing, and never over a file that appeared while mapping unless --force: maps take
+        # seconds to make again, and numbered names would not be the sidecars doodle paint finds.
+        write_images(outputs, replace=request.force)
+    except FileExistsError as error:
+        fail(f"{error.filename}: appeared while mapping; no maps written; pass --force to replace it, or move it")
     except OSError as error:
         fail(f"cannot write the maps ({error.strerror or error}); choose another --output-dir")
     if quiet:
         return
     legend = ", ".join(f"{made.names[k]} {colour_name(made.palette[k])}" for k in made.present)
-    console.print(f"{made.method} method, {made.count} labels: {escape(legend)}", highlight=False, soft_wrap=True)
+    say("", f"{made.method} method, {made.count} labels: {legend}")
     for path in request.outputs:
-        console.print(f"wrote {escape(str(path))}", highlight=False, soft_wrap=True)
+        say("", f"wrote {path}")
 
 
 @app.command("presets")
@@ -304,15 +205,15 @@ def texture(
     map_: Optional[Path] = typer.Option(None, "--map", help="Layout of the exemplar in the references' map colours. Default: the first reference's map."),
     no_maps: bool = typer.Option(False, "--no-maps", help="Ignore the references' maps: one texture for the whole image."),
     preset: str = typer.Option("painterly", help="Preset whose loss and layers to use (doodle presets); flags below override it."),
-    style_loss: Optional[str] = _preset_option("style_loss"),
-    style_layers: Optional[str] = _preset_option("style_layers"),
-    style_weight: Optional[float] = _preset_option("style_weight"),
-    smoothness: Optional[float] = _preset_option("smoothness"),
-    phases: Optional[int] = _preset_option("phases"),
-    iterations: Optional[int] = _preset_option("iterations"),
-    seed: int = _option("seed"),
-    model: str = _option("model"),
-    device: str = _option("device"),
+    style_loss: Optional[str] = preset_option("style_loss"),
+    style_layers: Optional[str] = preset_option("style_layers"),
+    style_weight: Optional[float] = preset_option("style_weight"),
+    smoothness: Optional[float] = preset_option("smoothness"),
+    phases: Optional[int] = preset_option("phases"),
+    iterations: Optional[int] = preset_option("iterations"),
+    seed: int = setting_option("seed"),
+    model: str = setting_option("model"),
+    device: str = setting_option("device"),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT (and its map) if they exist."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
 ) -> None:
@@ -320,12 +221,9 @@ def texture(
     request = requests.texture_request(references, output, weights=weights_, size=size, layout=map_,
                                        no_maps=no_maps, force=force, preset=preset, settings=typed_settings(ctx))
     show_notes(request)
-    result = paint_with_progress(request, quiet)
-    requests.write_result(request, result.image)
-    report(request.output, result, quiet)
+    paint_and_write(request, quiet)
     if request.companions and not quiet:
-        console.print(f"wrote {escape(str(request.companions[0].path))}, the exemplar's map: use --style "
-                      f"{escape(str(request.output))} as it is", highlight=False)
+        say("", f"wrote {request.companions[0].path}, the exemplar's map: use --style {request.output} as it is")
 
 
 @app.command()
@@ -342,26 +240,27 @@ def train(
     batch: int = typer.Option(2, help="Examples per step."),
     width: int = typer.Option(16, help="Channels of the generator: wider paints finer and runs slower."),
     train_rate: float = typer.Option(2e-3, "--learning-rate", help="Adam's step size at the start; it falls along a half cosine to a tenth."),
+    stability: float = typer.Option(0.0, help="Weight of a term that keeps the painting steady when the input moves, brightens or gets noisy, for video (0 = off; try 5: higher is steadier but flatter)."),
     preview_every: int = typer.Option(50, help="Write OUTPUT_preview.png, the model's painting of the style's own map (or a photo), every N steps (0 = off)."),
     checkpoint_every: int = typer.Option(50, help="Write the model every N steps (0 = only at the end)."),
     resume: bool = typer.Option(False, "--resume", help="Train the model in OUTPUT further, up to --steps."),
     force: bool = typer.Option(False, "--force", "-f", help="Start over, replacing the model in OUTPUT."),
     preset: str = typer.Option(trainings.TRAIN_PRESET, help="Preset whose losses and layers to train with (doodle presets); flags below override it. Gram losses train several times faster than the patch loss."),
-    style_loss: Optional[str] = _preset_option("style_loss"),
-    style_layers: Optional[str] = _preset_option("style_layers"),
-    style_weight: Optional[float] = _preset_option("style_weight"),
-    content_weight: Optional[float] = _preset_option("content_weight"),
-    smoothness: Optional[float] = _preset_option("smoothness"),
-    semantic_weight: Optional[float] = _preset_option("semantic_weight"),
-    seed: int = _option("seed"),
-    model: str = _option("model"),
-    device: str = _option("device"),
+    style_loss: Optional[str] = preset_option("style_loss"),
+    style_layers: Optional[str] = preset_option("style_layers"),
+    style_weight: Optional[float] = preset_option("style_weight"),
+    content_weight: Optional[float] = preset_option("content_weight"),
+    smoothness: Optional[float] = preset_option("smoothness"),
+    semantic_weight: Optional[float] = preset_option("semantic_weight"),
+    seed: int = setting_option("seed"),
+    model: str = setting_option("model"),
+    device: str = setting_option("device"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
 ) -> None:
     """Train a feed-forward model of STYLE: it then paints doodles (or photos) in one pass (doodle paint --model)."""
     request = trainings.train_request(style, output, style_map=style_map, kind=kind, content_dir=content_dir,
                                       size=size, steps=steps, batch=batch, width=width, learning_rate=train_rate,
-                                      resume=resume, force=force, preview_every=preview_every,
+                                      resume=resume, force=force, preview_every=preview_every, stability=stability,
                                       checkpoint_every=checkpoint_every, preset=preset, settings=typed_settings(ctx))
     show_notes(request)
     bar = Progress(TextColumn("training"), BarColumn(bar_width=20), MofNCompleteColumn(), TextColumn("eta"),
@@ -379,10 +278,9 @@ def train(
     with bar:
         stylizer, record = trainings.train(request, callback=on_progress, on_note=note)
     state = "interrupted; saved the model so far to" if record.interrupted else "wrote"
-    console.print(f"{state} {escape(str(request.output))} ({stylizer.info.kind} model, {stylizer.step} steps) in "
-                  f"{record.seconds:.0f} s", highlight=False)
+    say("", f"{state} {request.output} ({stylizer.info.kind} model, {stylizer.step} steps) in {record.seconds:.0f} s")
     if record.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(exit_code(record.stop_signal))
 
 
 @app.command("model")
@@ -392,9 +290,10 @@ def model_info(path: Path = typer.Argument(..., help="A model file made by doodl
     from .feedforward.models import Stylizer
 
     stylizer = Stylizer.load(path)
-    typer.echo(f"{path}")
+    # A model file is input like any other: what it says about itself is shown, never obeyed.
+    typer.echo(printable(str(path)))
     for what, value in stylizer.describe():
-        typer.echo(f"  {what + ':':<10} {value}")
+        typer.echo(printable(f"  {what + ':':<10} {value}"))
 
 
 @app.command()
@@ -406,9 +305,9 @@ def weights() -> None:
     for entry in describe_weights():
         state = "available" if entry["available"] else "not available"
         typer.echo(f"{entry['model']}: {state} - {entry['source']}")
-        typer.echo(f"  path:   {entry['path'] or '-'}")
+        typer.echo(printable(f"  path:   {entry['path'] or '-'}"))  # from $DOODLE_CACHE, $TORCH_HOME...
         typer.echo(f"  sha256: {entry['sha256'] or '-'}")
-        typer.echo(f"  note:   {entry['note']}")
+        typer.echo(printable(f"  note:   {entry['note']}"))
 
 
 @app.command()
@@ -422,8 +321,9 @@ def score(
     """Region check: the area-weighted share of regions whose colours match their style label's."""
     from .metrics import region_score
 
-    report_ = region_score(read_image(painting), read_map(map_), read_image(style),
-                           read_map(requests.style_map_for(style, style_map)))
+    style_map = requests.style_map_for(style, style_map)
+    report_ = region_score(read_image(painting), read_map(map_), read_image(style), read_map(style_map),
+                           names=(str(painting), str(map_), str(style), str(style_map)))
     table = Table("region", "area (px)", "closest style label", "right")
     for region in report_.regions:
         table.add_row(region.colour, str(region.area), region.closest, "yes" if region.right else "no")
@@ -431,6 +331,8 @@ def score(
     out.print(table)
     out.print(f"region score: {report_.score:.3f}")
 
+
+app.command()(video)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

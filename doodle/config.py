@@ -42,6 +42,15 @@ DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
 # --tolerance compares the loss now with the loss this many evaluations ago.
 CONVERGENCE_WINDOW = 10
+# The largest weight of any loss, alone or inside a list (patch:W, relu3_1:W). Losses are normalised
+# (1 = the loss of an all-zero image; a painting's are 0.01-1) and the weights only set their ratios,
+# so 1e12 is far past any useful one. The bound is float32's: the engine multiplies a style weight by
+# a style-loss weight (at most 1e24) by a loss, and L-BFGS squares the gradients that weights scale;
+# float32 holds 3.4e38, and measured runs stay finite up to 1e25, but --style-weight 1e300 is inf in
+# float32 and every loss nan.
+MAX_WEIGHT = 1e12
+# Random generators take seeds of 64 bits (torch.Generator.manual_seed: 0 to 2**64 - 1).
+MAX_SEED = 2**64 - 1
 
 # The vocabulary of PaintConfig's field metadata. Rules are data so that the check, the CLI's help
 # and the options reference (docs/options.md) all read the same words, written once.
@@ -52,7 +61,7 @@ CONVERGENCE_WINDOW = 10
 #   problem   the exact sentence reported when a choice or a bound is broken, where the generated
 #             one ("--phases must be at least 1") would say too little
 RULES = ("help", "choices", "min", "max", "above", "below", "finite", "problem")
-BOUNDS = ("min", "max", "above", "below")
+BOUNDS = ("min", "above", "max", "below")  # lower bounds first, as they read
 
 
 def _setting(default: Any, help_text: str, **rules: Any) -> Any:
@@ -72,8 +81,8 @@ def parse_weighted(items: tuple[str, ...] | list[str], what: str) -> list[tuple[
             value = float(weight) if weight else 1.0
         except ValueError:
             raise ConfigError(f"{what} {item!r}: write NAME or NAME:WEIGHT, e.g. relu3_1:0.5") from None
-        if value < 0 or not math.isfinite(value):
-            raise ConfigError(f"{what} {item!r}: weights must be finite and not negative")
+        if not 0 <= value <= MAX_WEIGHT:  # written so that nan fails too
+            raise ConfigError(f"{what} {item!r}: weights must be finite, between 0 and {MAX_WEIGHT:g}")
         parsed.append((name.strip(), value))
     return parsed
 
@@ -84,7 +93,7 @@ def flag_of(name: str) -> str:
 
 
 def _format(number: float) -> str:
-    return f"{number:g}"
+    return str(number) if isinstance(number, int) else f"{number:g}"  # a 64-bit seed bound stays exact
 
 
 def _limits_phrase(rules: typing.Mapping[str, Any]) -> str | None:
@@ -162,29 +171,34 @@ class PaintConfig:
     )
     style_weight: float = _setting(
         1.0, "Weight of the style loss (beta); the content loss has --content-weight (alpha).",
-        finite=True, min=0,
+        finite=True, min=0, max=MAX_WEIGHT,
     )
     content_weight: float = _setting(
         0.5, "Weight of the content loss (only used when a content image is given).",
-        finite=True, min=0,
+        finite=True, min=0, max=MAX_WEIGHT,
     )
     smoothness: float = _setting(
         1.0, "Weight of the total-variation term that suppresses pixel noise.",
-        finite=True, min=0,
+        finite=True, min=0, max=MAX_WEIGHT,
     )
     semantic_weight: float = _setting(
         1.0,
         "How strongly maps steer matching: patch similarity is (features + w^2 map) / (1 + w^2) "
         "cosines; from 1 up, patches come from their own label (with ReLU layers and no --variety); "
         "0 ignores the maps.",
-        finite=True, min=0,
+        # The map's part of a patch's descriptor is scaled by w, so scores carry w^2: at 100 the map
+        # outweighs the features 10000 to 1 already, and far above it w^2 overflows float32.
+        finite=True, min=0, max=100,
     )
     variety: float = _setting(
         0.0, "Penalty on reusing the same style patch, e.g. 0.2 (0 = off; doubles matching time).",
-        finite=True, min=0,
+        # Subtracted from cosine similarities (-1 to 1): above 2 it already outweighs any similarity.
+        finite=True, min=0, max=100,
     )
-    phases: int = _setting(3, "Resolutions, coarse to fine; each doubles the previous size.", min=1)
-    iterations: int = _setting(40, "Iterations (loss evaluations) per phase, at most.", min=1)
+    # Each phase doubles the size: 16 phases start at 1/32768 of it, smaller than any image allowed.
+    phases: int = _setting(3, "Resolutions, coarse to fine; each doubles the previous size.", min=1, max=16)
+    # 100000 evaluations of a phase take days even on tiny images: more is a typo, not a plan.
+    iterations: int = _setting(40, "Iterations (loss evaluations) per phase, at most.", min=1, max=100_000)
     init: str = _setting(
         "noise",
         "Starting image: noise (pixels drawn at random from the style, label by label), "
@@ -202,29 +216,34 @@ class PaintConfig:
     )
     learning_rate: float = _setting(
         0.0, "Step size; 0 = 1.0 for lbfgs, 0.02 for adam (pixels are 0-1).",
-        finite=True, min=0, problem="--learning-rate must not be negative (0 = the optimiser's default)",
+        # Pixels span 0-1: a step of 100 already throws every pixel against the clamp.
+        finite=True, min=0, max=100,
+        problem="--learning-rate must be between 0 and 100 (0 = the optimiser's default)",
     )
     style_blend: tuple[float, ...] = _setting(
         (),
         "Weights of several --style images, e.g. 0.7,0.3 (default: equal). Patch banks are "
         "pooled in these shares, Gram targets blended.",
-        min=0, problem="--style-blend weights must not be negative, and one must be above 0",
+        min=0, max=MAX_WEIGHT,
+        problem=f"--style-blend weights must be between 0 and {MAX_WEIGHT:g}, and one must be above 0",
     )
     style_scale: float = _setting(
         1.0,
         "Resize the style image(s) by this factor before extracting features: larger strokes "
         "above 1, finer below.",
-        finite=True, above=0, problem="--style-scale and --style-scales must be above 0",
+        # 100x makes a 500 px style 50000 px, past any memory; far beyond, sizes overflow floats.
+        finite=True, above=0, max=100, problem="--style-scale and --style-scales must be above 0 and at most 100",
     )
     style_rotations: tuple[float, ...] = _setting(
         (),
         "Also put copies of the style rotated by these angles (degrees, e.g. -15,15,90) in the "
         "patch bank, so strokes and outlines can turn.",
+        min=-360, max=360,
     )
     style_scales: tuple[float, ...] = _setting(
         (),
         "Also put copies of the style resized by these factors (e.g. 0.8,1.25) in the patch bank.",
-        above=0, problem="--style-scale and --style-scales must be above 0",
+        above=0, max=100, problem="--style-scale and --style-scales must be above 0 and at most 100",
     )
     colors: str = _setting(
         "none",
@@ -232,7 +251,7 @@ class PaintConfig:
         "or match (match the painting's colour statistics to the style's, label by label).",
         choices=COLORS,
     )
-    seed: int = _setting(0, "Random seed; the same seed gives the same painting.")
+    seed: int = _setting(0, "Random seed; the same seed gives the same painting.", min=0, max=MAX_SEED)
     model: str = _setting(
         "auto", "Network weights: auto (VGG19 if available, else VGG16), vgg19 or vgg16. In doodle paint, a "
         "trained model NAME.doodle (from doodle train) paints in one forward pass instead.",
@@ -274,11 +293,13 @@ class PaintConfig:
         f"{CONVERGENCE_WINDOW} evaluations (0 = always run all --iterations).",
         min=0, below=1,
     )
+    # A chunk above 1 TiB fits no machine; a bank split in more than 65536 chunks is searched row by
+    # row, thousands of times slower, for nothing.
     memory_budget_mb: int = _setting(
-        512, "Memory for one chunk of the patch-matching score matrix, in MiB.", min=16,
+        512, "Memory for one chunk of the patch-matching score matrix, in MiB.", min=16, max=2**20,
     )
     slices: int = _setting(
-        0, "Split the style patches into this many chunks (0 = automatic from the budget).", min=0,
+        0, "Split the style patches into this many chunks (0 = automatic from the budget).", min=0, max=2**16,
     )
     device: str = _setting(
         "auto", "auto, cpu or cuda.", choices=DEVICES, problem="--device must be auto, cpu or cuda",

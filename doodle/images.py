@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
-import tempfile
-import uuid
+import stat
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps
 
+from .atomic import NAME_MAX_BYTES, write_files
+from .decoding import decoding, limit_hint, megapixels, os_reason, pixel_limit
 from .errors import DoodleError
 
 MAP_SUFFIX = "_sem.png"
@@ -25,28 +27,87 @@ def sidecar_map_path(image_path: str | Path) -> Path:
     return path.with_name(path.stem + MAP_SUFFIX)
 
 
+def _a(what: str) -> str:
+    return f"an {what}" if what[:1] in ("a", "e", "i", "o", "u") else f"a {what}"
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
 def require_file(path: str | Path, what: str) -> Path:
-    """Fail early, with the file's name, when an input is missing or is a folder."""
+    """Fail early, with the file's name, when an input is missing, cannot be reached (a name too
+    long, a folder that cannot be entered, a symlink loop) or is not a regular file. Only `stat` is
+    asked, nothing is opened: opening a named pipe would wait forever for a writer."""
     path = Path(path)
-    if not path.exists():
-        raise DoodleError(f"{path}: no such {what} file; check the path")
-    if path.is_dir():
-        raise DoodleError(f"{path}: is a folder, not an {what} file; give the path of an image file")
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise DoodleError(f"{path}: no such {what} file; check the path") from None
+        raise DoodleError(f"{path}: cannot reach the {what} file ({os_reason(error)}); check the path and the "
+                          "permissions of its folders") from None
+    except ValueError:  # a NUL byte in the name
+        raise DoodleError(f"{path!r}: not a valid file name; check the path") from None
+    if stat.S_ISDIR(mode):
+        raise DoodleError(f"{path}: is a folder, not {_a(what)} file; give the path of {_a(what)} file")
+    if not stat.S_ISREG(mode):
+        raise DoodleError(f"{path}: is {_kind_of(mode)}, not {_a(what)} file; give the path of a regular file")
     return path
 
 
-def _open(path: str | Path, what: str) -> Image.Image:
-    path = require_file(path, what)
+def path_exists(path: str | Path) -> bool:
+    """Whether a file or folder is there; False for a name that cannot exist or be reached (too long,
+    a symlink loop, a folder that cannot be entered), where Path.exists raises."""
     try:
-        image = Image.open(path)
+        os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _shown_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) as read_image gives it: EXIF orientations 5 to 8 turn the picture a quarter.
+    EXIF is consulted only when the header carried it: asking a PNG for it otherwise decodes it."""
+    width, height = image.size
+    if "exif" in image.info and image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):
+        return height, width
+    return width, height
+
+
+def _declared_size(path: str | Path, what: str, limit: int) -> tuple[int, int]:
+    path = require_file(path, what)
+    with decoding(path, what, limit, header_only=True), Image.open(path) as image:
+        size = _shown_size(image)  # Image.open reads the header alone; pixels wait for load()
+    if size[0] * size[1] > limit:
+        raise DoodleError(f"{path}: the {what} is {size[0]}x{size[1]} ({megapixels(size[0] * size[1])} megapixels); "
+                          f"{limit_hint(limit)}")
+    return size
+
+
+def declared_size(path: str | Path, what: str = "image") -> tuple[int, int]:
+    """The (width, height) an image file declares, from its header alone, nothing decoded. A
+    DoodleError naming the file when it is missing, not a regular file, not an image, or larger
+    than `pixel_limit()`."""
+    return _declared_size(path, what, pixel_limit())
+
+
+def _open(path: str | Path, what: str) -> Image.Image:
+    """Decode an image, every input's one way in: its declared size is checked before any pixel is."""
+    limit = pixel_limit()
+    _declared_size(path, what, limit)
+    path = Path(path)
+    with decoding(path, what, limit, header_only=False), Image.open(path) as image:
         image.load()
-    except UnidentifiedImageError:
-        raise DoodleError(f"{path}: not an image file that can be read; give a PNG or JPEG {what}") from None
-    except OSError as error:
-        raise DoodleError(f"{path}: cannot read the {what} ({error}); check the file") from None
-    # Photos from phones carry their orientation in EXIF; honour it so maps drawn on the shown
-    # picture line up.
-    return ImageOps.exif_transpose(image)
+        # Photos from phones carry their orientation in EXIF; honour it so maps drawn on the shown
+        # picture line up.
+        return ImageOps.exif_transpose(image)
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -118,14 +179,19 @@ def check_writable(path: str | Path, inputs: list[Path], force: bool, flag: str 
     if file_format not in Image.SAVE or not _can_save(file_format):
         raise DoodleError(f"{path}: cannot write {path.suffix or 'files without an extension'}; "
                           f"end the output name with .png or .jpg")
-    resolved = path.resolve()
-    for source in inputs:
-        if source.resolve() == resolved:
-            raise DoodleError(f"{path}: the output would overwrite an input; choose another {flag}")
-    if path.is_dir():
-        raise DoodleError(f"{path}: is a folder; give a file name such as {path / 'painting.png'}")
-    if path.exists() and not force:
-        raise DoodleError(f"{path}: already exists; pass --force to overwrite it or choose another {flag}")
+    try:
+        resolved = path.resolve()
+        for source in inputs:
+            if source.resolve() == resolved:
+                raise DoodleError(f"{path}: the output would overwrite an input; choose another {flag}")
+        if path.is_dir():
+            raise DoodleError(f"{path}: is a folder; give a file name such as {path / 'painting.png'}")
+        if path.exists() and not force:
+            raise DoodleError(f"{path}: already exists; pass --force to overwrite it or choose another {flag}")
+    except OSError as error:  # a name too long, a folder on the way that cannot be entered
+        raise DoodleError(f"{path}: cannot write there ({os_reason(error)}); choose another {flag}") from None
+    except RuntimeError:  # how resolve() reports a symlink loop before Python 3.13
+        raise DoodleError(f"{path}: is a symlink loop; choose another {flag}") from None
     check_output_folder(path, flag)
     return path
 
@@ -133,9 +199,17 @@ def check_writable(path: str | Path, inputs: list[Path], force: bool, flag: str 
 def check_output_folder(path: Path, flag: str = "--output") -> None:
     """The folder of `path` exists or can be made, and is writable. Folders are only made when the
     result is written (make_parent), so a refused run leaves nothing behind; here the nearest
-    existing one must be a writable folder."""
-    existing = next(folder for folder in path.absolute().parents if folder.exists())
-    if not existing.is_dir():
+    existing one must be a writable folder, and the name one the filesystem takes."""
+    if len(os.fsencode(path.name)) > NAME_MAX_BYTES:
+        raise DoodleError(f"{path.name[:40]}...: the name is {len(os.fsencode(path.name))} bytes, more than the "
+                          f"{NAME_MAX_BYTES} a file name may have; choose a shorter {flag}")
+    try:
+        existing = next(folder for folder in path.absolute().parents if folder.exists())
+        is_folder = existing.is_dir()
+    except OSError as error:  # a folder name too long, a folder on the way that cannot be entered
+        raise DoodleError(f"{path.parent}: cannot use this folder ({os_reason(error)}); "
+                          f"choose another {flag}") from None
+    if not is_folder:
         raise DoodleError(f"{path.parent}: cannot create the output folder, {existing} is a file")
     if not os.access(existing, os.W_OK):
         raise DoodleError(f"{existing}: folder is not writable; choose another {flag}")
@@ -161,48 +235,29 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write atomically: a temporary file beside the target, then a rename, so a crash or Ctrl-C
-    never leaves a half-written painting."""
-    path = Path(path)
+def _png_writer(path: Path, image: np.ndarray):
+    """Writes `image` in the format of `path`'s extension to a stream."""
     array = to_uint8(image) if image.dtype != np.uint8 else image
     file_format = Image.registered_extensions()[path.suffix.lower()]
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    try:
-        # mkstemp makes the file private (0600); give the painting the user's usual permissions.
-        os.fchmod(handle, 0o666 & ~_umask())
-        with os.fdopen(handle, "wb") as stream:
-            Image.fromarray(array).save(stream, format=file_format)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    return lambda stream: Image.fromarray(array).save(stream, format=file_format)
 
 
-def write_images(outputs: list[tuple[Path, np.ndarray]]) -> None:
-    """Write several files as one: each goes to a temporary file beside its target first, and only
-    when all are written are they renamed into place, so a failure or Ctrl-C leaves none of them."""
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for path, image in outputs:
-            path = Path(path)
-            make_parent(path)
-            # A name of its own per run: two runs writing one output never share a staging file.
-            temporary = path.with_name(f".{path.stem}-staged-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
-            write_image(temporary, image)
-            staged.append((temporary, path))
-        for temporary, path in staged:
-            os.replace(temporary, path)
-    except BaseException:
-        for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
-        raise
+def write_image(path: str | Path, image: np.ndarray, *, replace: bool = True) -> None:
+    """Write atomically (see doodle/atomic.py), so a crash or a stop signal never leaves half a file.
+    `replace=False`: never over a file that exists when it lands (FileExistsError instead)."""
+    write_images([(Path(path), image)], replace=replace)
+
+
+def write_images(outputs: list[tuple[Path, np.ndarray]], *, replace: bool = True, beside: bool = False) -> list[Path]:
+    """Write several files as one: each is staged beside its target first, and only when all are
+    written do they land, so a failure or a stop signal leaves none of them. Returns the paths
+    written: without `replace`, a target that appeared meanwhile is left untouched, and with
+    `beside` the files go to free numbered names beside it (`r-1.png`, `r-1_sem.png`) instead of
+    FileExistsError."""
+    outputs = [(Path(path), image) for path, image in outputs]
+    for path, _ in outputs:
+        make_parent(path)
+    return write_files([(path, _png_writer(path, image)) for path, image in outputs], replace=replace, beside=beside)
 
 
 # --- arrays and tensors --------------------------------------------------------------------------
@@ -232,8 +287,8 @@ def load_image(value: ImageLike, name: str = "image") -> np.ndarray:
     _check_rgb(value, name)
     if value.dtype == np.uint8:
         return value.astype(np.float32) / 255.0
-    if not np.issubdtype(value.dtype, np.floating) or value.min() < 0 or value.max() > 1:
-        raise DoodleError(f"{name}: image arrays must be uint8, or floats in [0, 1]; divide 0-255 floats by 255")
+    if not np.issubdtype(value.dtype, np.floating) or not np.isfinite(value).all() or value.min() < 0 or value.max() > 1:
+        raise DoodleError(f"{name}: image arrays must be uint8, or finite floats in [0, 1]; divide 0-255 floats by 255")
     return value.astype(np.float32, copy=False)
 
 

@@ -14,6 +14,7 @@ from .config import PaintConfig
 from .errors import DoodleError
 from .layers import layer_channels, layer_stride
 from .matching import BYTES_PER_SCORE, PATCH_SIZE, chunk_rows
+from .meminfo import available_ram
 
 # Leave this share of free memory for the OS, Python and allocator slack.
 MEMORY_HEADROOM = 0.85
@@ -23,14 +24,7 @@ def available_memory(device: torch.device) -> int | None:
     """Bytes free for this run, or None when the platform does not say."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    return available_ram()
 
 
 def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence[tuple[int, int]], labels: int,
@@ -68,10 +62,12 @@ def format_bytes(count: int) -> str:
     return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
 
 
-def refuse_if_too_big(estimated: int, device: torch.device) -> None:
-    """Raise a DoodleError that says what to shrink when `estimated` bytes cannot fit on `device`."""
+def refuse_if_too_big(estimated: int, device: torch.device, culprit: str = "",
+                      advice: str = "use a smaller --size (or a smaller style image)") -> None:
+    """Raise a DoodleError when `estimated` bytes cannot fit on `device`; the message starts with
+    `culprit` (the picture that costs most) and says what to shrink."""
     free = available_memory(device)
     if free is not None and estimated > MEMORY_HEADROOM * free:
         raise DoodleError(
-            f"this run needs about {estimated / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free; "
-            f"use a smaller --size (or a smaller style image), or fewer --style-layers")
+            f"{culprit + ': ' if culprit else ''}this run needs about {format_bytes(estimated)} but "
+            f"{format_bytes(free)} is free; {advice}, or fewer --style-layers")

@@ -16,6 +16,7 @@ Two measures, both pure functions of arrays:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ from skimage.color import rgb2lab
 from skimage.measure import label as connected_components
 from skimage.transform import resize
 
+from .errors import DoodleError
+from .images import check_map_matches
 from .semantic import colour_name, label_maps
 
 # Regions smaller than this share of the picture are anti-aliasing specks, not regions.
@@ -56,9 +59,23 @@ def colour_statistics(lab: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.concatenate([pixels.mean(0), pixels.std(0)])
 
 
-def region_score(painting: np.ndarray, target_map: np.ndarray, style: np.ndarray,
-                 style_map: np.ndarray) -> RegionReport:
-    """Score a painting (float HxWx3 in [0, 1]) made from `target_map` in the style of `style`."""
+def check_score_inputs(painting: np.ndarray, target_map: np.ndarray, style: np.ndarray, style_map: np.ndarray,
+                       names: Sequence[str] = ("painting", "map", "style", "style map")) -> None:
+    """One-line errors, naming the input (`names`, in argument order), for what cannot be compared:
+    arrays that are not HxWx3 pictures, and maps whose aspect ratio differs from their image's (a map
+    drawn for another picture would score its regions against the wrong places)."""
+    for array, name in zip((painting, target_map, style, style_map), names):
+        if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
+            raise DoodleError(f"{name}: must be an HxWx3 picture, not an array of shape {array.shape}")
+    check_map_matches(painting.shape, target_map.shape, names[0], names[1])
+    check_map_matches(style.shape, style_map.shape, names[2], names[3])
+
+
+def region_score(painting: np.ndarray, target_map: np.ndarray, style: np.ndarray, style_map: np.ndarray,
+                 names: Sequence[str] = ("painting", "map", "style", "style map")) -> RegionReport:
+    """Score a painting (float HxWx3 in [0, 1]) made from `target_map` in the style of `style`.
+    `names` say in errors which input is wrong (file names, from the CLI)."""
+    check_score_inputs(painting, target_map, style, style_map, names)
     labelling = label_maps([style_map], target_map)
     style_labels = _to_shape(labelling.labels[0], style.shape[:2])
     target_labels = _to_shape(labelling.labels[1], painting.shape[:2])

@@ -1,11 +1,12 @@
 """One phase of optimisation: L-BFGS (or Adam) on the pixels against a list of weighted loss terms.
 
 `optimise_phase` reports every evaluation to a callback and returns a `PhaseOutcome`: the best
-iterate it saw, its losses, and whether Ctrl-C cut the phase short.
+iterate it saw, its losses, and whether Ctrl-C or a loss that is not finite cut the phase short.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from .losses import WeightedTerm
 from .records import PhaseRecord, Progress
 
 LBFGS_HISTORY = 50
+# The flag whose weight scales each kind of loss term ('style:relu3_1' -> style), for advice when one overflows.
+WEIGHT_FLAGS = {"style": "--style-weight", "gram": "--style-weight", "content": "--content-weight",
+                "smoothness": "--smoothness", "temporal": "--temporal-weight"}
 
 
 def encode(encoder: VGGEncoder, image: torch.Tensor, layers: Iterable[str], precision: str) -> dict[str, torch.Tensor]:
@@ -47,16 +51,39 @@ class BestIterate:
     pixels: torch.Tensor
     total: float = float("inf")
     losses: dict[str, float] = field(default_factory=dict)
+    evaluation: int = 0  # which evaluation of the phase it was (1 = the phase's starting image); 0 = none yet
 
-    def offer(self, total: float, pixels: torch.Tensor, losses: dict[str, float]) -> None:
-        if total < self.total:
+    def offer(self, total: float, pixels: torch.Tensor, losses: dict[str, float], evaluation: int = 0) -> None:
+        if total < self.total:  # never true for nan or inf: only finite iterates are kept
             self.total, self.pixels, self.losses = total, pixels.detach().clone(), dict(losses)
+            self.evaluation = evaluation
+
+
+class NonFiniteLoss(Exception):
+    """Raised inside the closure to end a phase whose loss is no longer a finite number."""
+
+    def __init__(self, evaluation: int, terms: list[str], pixels_finite: bool) -> None:
+        super().__init__(f"evaluation {evaluation}: {', '.join(terms)}")
+        self.evaluation, self.terms, self.pixels_finite = evaluation, terms, pixels_finite
+
+
+def non_finite_advice(terms: list[str], pixels_finite: bool, config: PaintConfig) -> str:
+    """Which setting most likely made the loss overflow: the weights of the terms that did, or, when
+    the pixels themselves went bad, the optimiser's step."""
+    if not pixels_finite:
+        return f"lower --learning-rate (now {config.step_size:g})" + (
+            " or use --optimizer adam" if config.optimizer == "lbfgs" else "")
+    flags = dict.fromkeys(WEIGHT_FLAGS.get(name.partition(":")[0], "the weights") for name in terms)
+    return "lower " + " or ".join(flags)
 
 
 @dataclass(frozen=True)
 class PhaseOutcome:
     pixels: torch.Tensor  # the best iterate, clamped to [0, 1]; its losses are in the phase's record
     interrupted: bool  # Ctrl-C cut the phase short
+    # Set when the loss stopped being a finite number: the phase ended on its best finite iterate.
+    non_finite: NonFiniteLoss | None = None
+    best_evaluation: int = 0  # the evaluation the pixels come from (1 = the phase's start; 0 = none finite)
 
 
 def _synchronise(device: torch.device) -> None:
@@ -106,16 +133,21 @@ def optimise_phase(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGG
         _synchronise(device)
         phase_record.network_seconds += network_seconds + time.perf_counter() - backward_started
         phase_record.evaluations += 1
+        losses = {name: value.item() for name, value in parts.items()}
+        if not math.isfinite(sum(losses.values())):  # overflow: nothing after this step is worth keeping
+            raise NonFiniteLoss(phase_record.evaluations, [name for name, value in losses.items()
+                                                           if not math.isfinite(value)],
+                                bool(torch.isfinite(variable).all()))
         last_losses.clear()
-        last_losses.update({name: value.item() for name, value in parts.items()})
+        last_losses.update(losses)
         history.append(sum(last_losses.values()))
-        best.offer(history[-1], variable, last_losses)
+        best.offer(history[-1], variable, last_losses, phase_record.evaluations)
         if callback is not None:
             callback(Progress(phase_record.index, phases, phase_record.size, phase_record.evaluations,
                               config.iterations, dict(last_losses), time.perf_counter() - started, variable))
         return total
 
-    interrupted = False
+    interrupted, non_finite = False, None
     try:
         for _ in range(config.iterations):
             optimiser.step(closure)
@@ -124,9 +156,11 @@ def optimise_phase(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGG
                 break
     except KeyboardInterrupt:
         interrupted = True
+    except NonFiniteLoss as stop:
+        non_finite = stop
     finally:
         phase_record.seconds = time.perf_counter() - phase_started
         phase_record.match_seconds = sum(item.term.stats.match_seconds for item in terms)
         phase_record.searches = sum(item.term.stats.searches for item in terms)
         phase_record.losses = dict(best.losses or last_losses)
-    return PhaseOutcome(best.pixels.clamp(0, 1), interrupted)
+    return PhaseOutcome(best.pixels.clamp(0, 1), interrupted, non_finite, best.evaluation)

@@ -13,7 +13,7 @@ import torch
 
 from .config import PaintConfig
 from .errors import DoodleError
-from .inputs import Notes, PaintInputs
+from .inputs import Notes, PaintInputs, WorkingSizes
 from .layers import check_layers, layer_stride
 from .matching import PATCH_SIZE, fast_bfloat16, resolve_matcher
 from .memory import estimate_bytes, format_bytes, refuse_if_too_big
@@ -59,7 +59,11 @@ def smallest_side(layers: list[str] | tuple[str, ...], phases: int) -> int:
 
 
 def fit_phases(sides: list[tuple[str, int]], layers: list[str] | tuple[str, ...], phases: int) -> tuple[int, list[str]]:
-    """Drop coarse phases that the images are too small for; error when even one is too many."""
+    """Drop coarse phases that the images are too small for; error when even one is too many.
+
+    `sides` are (name, short side) of the styles at their working size, then of the painting (as
+    `working_sizes` makes them): the advice differs, as a style grows with a larger style image or
+    --style-scale, and the painting with a larger image or --size."""
     notes = []
     for count in range(phases, 0, -1):
         need = smallest_side(layers, count)
@@ -68,9 +72,14 @@ def fit_phases(sides: list[tuple[str, int]], layers: list[str] | tuple[str, ...]
                 notes.append(f"images are small for {phases} phases; using {count} (each side needs "
                              f"{smallest_side(layers, phases)} px for {phases})")
             return count, notes
-    name, side = min(sides, key=lambda item: item[1])
-    raise DoodleError(f"{name}: its short side is {side} px but layers {','.join(layers)} need at least "
-                      f"{smallest_side(layers, 1)} px; use a larger image or --size, or shallower --style-layers")
+    smallest = min(range(len(sides)), key=lambda index: sides[index][1])
+    name, side = sides[smallest]
+    if smallest < len(sides) - 1:
+        where, advice = " at its working size", "use a larger style image or a --style-scale above 1"
+    else:
+        where, advice = "", "use a larger --size" if name.startswith("--size") else "use a larger image or --size"
+    raise DoodleError(f"{name}: its short side is {side} px{where} but layers {','.join(layers)} need at least "
+                      f"{smallest_side(layers, 1)} px; {advice}, or shallower --style-layers")
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -85,23 +94,56 @@ def uses_style_copies(config: PaintConfig) -> bool:
     return "patch" in config.style_loss_weights
 
 
+def estimate_run_bytes(sizes: WorkingSizes, labels: int, config: PaintConfig, layers: tuple[str, ...]) -> int:
+    """Peak memory of a run at `sizes`: every style and each of its rotated and rescaled copies."""
+    augment = uses_style_copies(config)
+    banks = [size for hw in sizes.style_hws
+             for size in copy_sizes(hw, config.style_rotations if augment else (),
+                                    config.style_scales if augment else ())]
+    return estimate_bytes(sizes.out_hw, banks, labels, config, layers)
+
+
+def refuse_unfitting(sizes: WorkingSizes, estimated: int, device: torch.device) -> None:
+    """Refuse a run that cannot fit, naming the picture with the largest working area (the painting
+    on a tie) and what shrinks it."""
+    pictures = [(sizes.names[-1], sizes.out_hw, False)] + [(name, hw, True)
+                                                           for name, hw in zip(sizes.names, sizes.style_hws)]
+    name, (height, width), is_style = max(pictures, key=lambda picture: picture[1][0] * picture[1][1])
+    if not is_style:
+        advice = "use a smaller --size"
+    elif sizes.growth > 1:  # the style grows with a painting larger than its doodle or photo
+        advice = "use a smaller --size (the style is scaled with it), a --style-scale below 1"
+    else:
+        advice = "use a smaller style image or a --style-scale below 1"
+    refuse_if_too_big(estimated, device, f"{name} (worked at {width}x{height})", advice)
+
+
+def run_layers(config: PaintConfig, with_content: bool) -> tuple[str, ...]:
+    """Every layer the network computes: the style layers, then the content layers."""
+    content_layers = tuple(config.content_layers) if with_content else ()
+    return tuple(dict.fromkeys(tuple(config.style_layer_names) + content_layers))
+
+
+def check_fits(sizes: WorkingSizes, config: PaintConfig, with_content: bool) -> None:
+    """Before anything is decoded: refuse a run whose sizes alone show it cannot fit (labels are not
+    known yet; they add little, and `plan_run` checks again with them)."""
+    layers = run_layers(config, with_content)
+    check_layers("vgg19", layers)
+    refuse_unfitting(sizes, estimate_run_bytes(sizes, 0, config, layers), pick_device(config.device))
+
+
 def plan_run(inputs: PaintInputs, config: PaintConfig, note: Notes) -> RunPlan:
     """Device, phases, layers, search and arithmetic for a run; refuses runs that cannot fit in memory."""
     device = pick_device(config.device)
     style_layers = tuple(config.style_layer_names)
-    content_layers = tuple(config.content_layers) if inputs.content is not None else ()
-    layers = tuple(dict.fromkeys(style_layers + content_layers))
+    layers = run_layers(config, inputs.content is not None)
     check_layers("vgg19", layers)  # the superset: catch typos before any work; the model is checked later
     phases, notes = fit_phases(inputs.sides, layers, config.phases)
     note(notes)
     if inputs.labelling is not None:
         note(inputs.labelling.notes)
-    augment = uses_style_copies(config)
-    banks = [size for hw in inputs.style_hws
-             for size in copy_sizes(hw, config.style_rotations if augment else (),
-                                    config.style_scales if augment else ())]
     labels = inputs.labelling.count if inputs.labelling is not None else 0
-    estimated = estimate_bytes(inputs.out_hw, banks, labels, config, layers)
-    refuse_if_too_big(estimated, device)
+    estimated = estimate_run_bytes(inputs.sizes, labels, config, layers)
+    refuse_unfitting(inputs.sizes, estimated, device)
     return RunPlan(device, phase_sizes(*inputs.out_hw, phases), style_layers, layers,
                    resolve_matcher(config.matcher, device), resolve_precision(config.precision, device), estimated)

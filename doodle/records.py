@@ -44,6 +44,7 @@ class PhaseRecord:
     network_seconds: float = 0.0  # VGG forward and backward passes
     searches: int = 0  # patch searches, summed over layers
     converged: bool = False  # stopped early by --tolerance
+    non_finite: bool = False  # stopped early: the loss overflowed (nan or inf), the phase kept its best finite image
     losses: dict[str, float] = field(default_factory=dict)
 
 

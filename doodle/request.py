@@ -3,12 +3,13 @@
 A door (the `doodle` command today; training, video, a studio and batch jobs next) only translates
 its input into a call here and displays what comes back. The rules live here, once: which map
 belongs to which picture (sidecar maps `X_sem.png`), one map per style, maps on both sides or none,
-which settings a preset gives, the output checks, and writing results without ever leaving half a
-file. Nothing here imports torch; the engine is imported when a request runs.
+which settings a preset gives, and the output checks (results are written by `doodle/results.py`,
+never half a file). Nothing here imports torch; the engine is imported when a request runs.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,9 +18,18 @@ from typing import Any
 import numpy as np
 
 from .config import INIT_KINDS, PaintConfig, preset_config
+from .decoding import limit_hint, megapixels, pixel_limit
 from .errors import DoodleError
 from .feedforward import MODEL_SUFFIX
-from .images import check_writable, parse_size, read_map, require_file, resize_map, sidecar_map_path, write_images
+from .images import (
+    check_writable,
+    parse_size,
+    path_exists,
+    read_map,
+    require_file,
+    resize_map,
+    sidecar_map_path,
+)
 from .inputs import mode_of
 
 Exists = Callable[[Path], bool]
@@ -45,6 +55,19 @@ def config_for(preset: str | None, settings: Mapping[str, Any]) -> PaintConfig:
                                         if preset is not None and "--preset" not in str(error) else "")) from None
 
 
+def output_size(text: str | None) -> tuple[int, int] | None:
+    """--size WIDTHxHEIGHT, refused when the painting would have more pixels than doodle reads (so
+    that no door resizes a map, or paints, past what the machine holds before memory is checked)."""
+    if text is None:
+        return None
+    width, height = parse_size(text)
+    limit = pixel_limit()
+    if width * height > limit:
+        raise DoodleError(f"--size {text}: {megapixels(width * height)} megapixels is more than doodle paints here; "
+                          f"{limit_hint(limit)}")
+    return width, height
+
+
 @dataclass(frozen=True)
 class MapPaths:
     """The maps a paint request uses: one per style (all None without maps) and the target side's."""
@@ -59,8 +82,9 @@ class MapPaths:
         return self.styles[0] if self.styles else None
 
 
-def present_sidecar(image: Path, exists: Exists = Path.exists) -> Path | None:
-    """The sidecar map `X_sem.png` of `image` if it exists, else None."""
+def present_sidecar(image: Path, exists: Exists = path_exists) -> Path | None:
+    """The sidecar map `X_sem.png` of `image` if it exists, else None (also when its name cannot
+    exist, e.g. is too long: the output's own checks then say so)."""
     path = sidecar_map_path(image)
     return path if exists(path) else None
 
@@ -68,10 +92,13 @@ def present_sidecar(image: Path, exists: Exists = Path.exists) -> Path | None:
 def resolve_map_paths(styles: Sequence[Path], output: Path, *, content: Path | None = None,
                       doodle: Path | None = None, style_maps: Sequence[Path] | None = None,
                       content_map: Path | None = None, no_maps: bool = False, auto_maps: bool = False,
-                      size_given: bool = False, exists: Exists = Path.exists) -> MapPaths:
+                      size_given: bool = False, target_maps_made: bool = False,
+                      exists: Exists = path_exists) -> MapPaths:
     """Which map goes with which picture: given maps first, else the sidecar `X_sem.png` beside each
     picture (for a doodle, beside the output). `exists` is asked about sidecars only, so this is
-    pure given a stand-in. Raises DoodleError for every combination that cannot be painted."""
+    pure given a stand-in. `target_maps_made`: the content's maps will be made to fit the styles'
+    (a clip's frames, labelled like the style map, or co-segmented with the style when it has none).
+    Raises DoodleError for every combination that cannot be painted."""
     if no_maps and auto_maps:
         raise DoodleError("--no-maps and --auto-maps contradict each other; choose one")
     if style_maps and len(style_maps) != len(styles):
@@ -99,7 +126,7 @@ def resolve_map_paths(styles: Sequence[Path], output: Path, *, content: Path | N
     if style_path is not None and target is None and content is None and not size_given:
         raise DoodleError(f"{style_path}: the style has a map but there is no doodle to paint; give --map, or "
                           "--no-maps --size WxH for a texture")
-    if (style_path is None) != (target is None) and not auto_maps:
+    if (style_path is None) != (target is None) and not (auto_maps or target_maps_made):
         side = "--style-map" if style_path is None else ("--content-map" if content is not None else "--map")
         have = target if style_path is None else style_path
         raise DoodleError(f"{have}: a map was found for one side only; give {side} too, or --no-maps to ignore maps")
@@ -148,6 +175,7 @@ class PaintRequest:
     companions: tuple[Companion, ...] = ()
     what: str = "painting"  # how messages name the result
     model: Path | None = None  # a trained model file: paint in one pass instead of optimising
+    force: bool = False  # replace OUTPUT (and companions) if there; without it, no file is ever replaced
 
     @property
     def mode(self) -> str:
@@ -216,11 +244,11 @@ def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: Path
     if config.init not in INIT_KINDS:
         inputs.append(Path(config.init))
     output = check_writable(output, inputs, force)
-    size_wh = parse_size(size) if size is not None else None
+    size_wh = output_size(size)
     request = PaintRequest(styles, maps.styles, content, maps.target, output, size_wh, config,
                            make_maps=auto_maps and maps.style is None, save_every=save_every,
-                           notes=tuple(notes) + maps.notes)
-    if save_every and request.frames_dir.exists() and not request.frames_dir.is_dir():
+                           notes=tuple(notes) + maps.notes, force=force)
+    if save_every and path_exists(request.frames_dir) and not request.frames_dir.is_dir():
         raise DoodleError(f"{request.frames_dir}: is a file, so frames cannot go there; move it or drop --save-every")
     return request
 
@@ -251,8 +279,8 @@ def model_paint_request(model: Path, styles: Sequence[Path], output: Path, *, co
             raise DoodleError(f"{model}: give the doodle to paint as --map (or --content PHOTO for a content model)")
         require_file(target, "map")
     output = check_writable(output, [path for path in (model, content, target) if path is not None], force)
-    return PaintRequest((), (), content, target, output, parse_size(size) if size is not None else None,
-                        PaintConfig(seed=seed), model=model)
+    return PaintRequest((), (), content, target, output, output_size(size),
+                        PaintConfig(seed=seed), model=model, force=force)
 
 
 def texture_request(references: Sequence[PathLike], output: PathLike, *, weights: str | None = None,
@@ -294,7 +322,7 @@ def texture_request(references: Sequence[PathLike], output: PathLike, *, weights
     inputs = [*references, *maps, *([layout] if layout else [])]
     output = check_writable(output, inputs, force)
     companion_path = check_writable(sidecar_map_path(output), inputs, force) if maps else None
-    size_wh = parse_size(size) if size is not None else None
+    size_wh = output_size(size)
     layout_map = None
     if maps:
         layout_map = read_map(layout or maps[0])
@@ -303,7 +331,7 @@ def texture_request(references: Sequence[PathLike], output: PathLike, *, weights
         size_wh = None  # the layout sets the size now
     return PaintRequest(references, tuple(maps) or (None,) * len(references), None, layout_map, output, size_wh,
                         config, notes=tuple(notes), what="exemplar",
-                        companions=(Companion(companion_path, layout_map),) if maps else ())
+                        companions=(Companion(companion_path, layout_map),) if maps else (), force=force)
 
 
 def make_maps(request: PaintRequest, on_note: Callable[[str], None]) -> tuple[list[np.ndarray], str]:
@@ -332,15 +360,6 @@ def run(request: PaintRequest, *, made_maps: Sequence[np.ndarray] | None = None,
     return synthesis.paint(**request.engine_arguments(made_maps), callback=callback, on_note=on_note)
 
 
-def write_result(request: PaintRequest, image: np.ndarray) -> None:
-    """Write the painting and its companions together, atomically; never half a file."""
-    try:
-        write_images([(request.output, image)] + [(item.path, item.image) for item in request.companions])
-    except OSError as error:
-        raise DoodleError(f"{request.output}: cannot write the {request.what} ({error.strerror or error}); "
-                          "choose another --output") from None
-
-
 @dataclass(frozen=True)
 class SegmentRequest:
     """Maps to make for images labelled together, and where each map (and the preview) goes."""
@@ -348,10 +367,28 @@ class SegmentRequest:
     images: tuple[Path, ...]
     map_paths: tuple[Path, ...]
     preview_path: Path | None
+    force: bool = False  # replace existing maps and preview; without it, no file is ever replaced
 
     @property
     def outputs(self) -> list[Path]:
         return list(self.map_paths) + ([self.preview_path] if self.preview_path is not None else [])
+
+
+# File systems take names of up to 255 bytes (NAME_MAX); the preview is first written under a longer
+# staging name beside it (see doodle.atomic), so its own name stays well below that.
+PREVIEW_NAME_MAX_BYTES = 200
+PREVIEW_SUFFIX = "_preview.png"
+
+
+def preview_name(images: Sequence[Path]) -> str:
+    """`a+b_preview.png` for a.jpg and b.jpg: the stems joined, shortened to 120 characters and then
+    to what fits in PREVIEW_NAME_MAX_BYTES with the suffix, counted in the bytes the file system
+    stores (non-ASCII letters take several)."""
+    stems = "+".join(image.stem for image in images)[:120]
+    budget = PREVIEW_NAME_MAX_BYTES - len(os.fsencode(PREVIEW_SUFFIX))
+    while len(os.fsencode(stems)) > budget:
+        stems = stems[:-1]
+    return stems + PREVIEW_SUFFIX
 
 
 def segment_request(images: Sequence[PathLike], methods: Sequence[str], *, method: str = "auto",
@@ -363,19 +400,18 @@ def segment_request(images: Sequence[PathLike], methods: Sequence[str], *, metho
         require_file(image, "image")
     if method not in methods:
         raise DoodleError(f"--method {method!r}: choose one of {', '.join(methods)}")
-    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
+    if output_dir is not None and path_exists(output_dir) and not output_dir.is_dir():
         raise DoodleError(f"{output_dir}: is a file; give a folder as --output-dir")
     targets = [(output_dir / image.name if output_dir is not None else image) for image in images]
     map_paths = tuple(sidecar_map_path(target) for target in targets)
-    stems = "+".join(image.stem for image in images)
-    preview_path = (output_dir or images[0].parent) / f"{stems[:120]}_preview.png" if preview else None
-    request = SegmentRequest(images, map_paths, preview_path)
+    preview_path = (output_dir or images[0].parent) / preview_name(images) if preview else None
+    request = SegmentRequest(images, map_paths, preview_path, force)
     seen: set[Path] = set()
     for path in request.outputs:
+        check_writable(path, list(images), force, flag="--output-dir")  # first: it refuses names too long, loops
         if path.resolve() in seen:
             raise DoodleError(f"{path}: two images would write the same map; give them different names")
         seen.add(path.resolve())
-        check_writable(path, list(images), force, flag="--output-dir")
     return request
 
 

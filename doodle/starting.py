@@ -10,6 +10,7 @@ import torch
 from .config import PaintConfig
 from .images import image_to_tensor, resize_image
 from .semantic import resize_channels
+from .temporal import TemporalGuide, guided_start
 
 # Pixel range of uniform noise: the original tool's 16..240, away from clipped extremes.
 NOISE_RANGE = (16 / 255, 240 / 255)
@@ -61,8 +62,20 @@ def style_noise(styles: Sequence[torch.Tensor], style_channels: Sequence[torch.T
 def initial_image(config: PaintConfig, out_hw: tuple[int, int], styles: list[torch.Tensor],
                   style_channels: list[torch.Tensor] | None, weights: list[float],
                   target_channels: torch.Tensor | None, content: torch.Tensor | None,
-                  init_image: np.ndarray | None, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """The image the first phase starts from, at `out_hw`, as `config.init` and `config.init_noise` ask."""
+                  init_image: np.ndarray | None, generator: torch.Generator, device: torch.device,
+                  guide: TemporalGuide | None = None) -> torch.Tensor:
+    """The image the first phase starts from, at `out_hw`, as `config.init` and `config.init_noise` ask;
+    with a temporal `guide` (a video frame), the warped previous painting wherever its mask trusts it."""
+    start = configured_start(config, out_hw, styles, style_channels, weights, target_channels, content, init_image,
+                             generator, device)
+    return start if guide is None else guided_start(start, guide)
+
+
+def configured_start(config: PaintConfig, out_hw: tuple[int, int], styles: list[torch.Tensor],
+                     style_channels: list[torch.Tensor] | None, weights: list[float],
+                     target_channels: torch.Tensor | None, content: torch.Tensor | None,
+                     init_image: np.ndarray | None, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """The start `config.init` and `config.init_noise` ask for."""
     def noise() -> torch.Tensor:
         return style_noise(styles, style_channels, target_channels, out_hw, generator, weights)
 

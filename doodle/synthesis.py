@@ -19,15 +19,17 @@ import torch.nn.functional as F
 from .colors import keep_luminance, match_colours
 from .config import PaintConfig
 from .encoder import VGGEncoder, load_encoder
+from .errors import DoodleError
 from .images import ImageLike, image_to_tensor, resize_image, tensor_to_image
-from .inputs import ImagesLike, PaintInputs, prepare_inputs
+from .inputs import ImagesLike, Notes, PaintInputs, planned_sizes, prepare_inputs
 from .layers import check_layers
-from .optimise import encode, optimise_phase
-from .plan import RunPlan, phase_sizes, plan_run, smallest_side, uses_style_copies
+from .optimise import PhaseOutcome, encode, non_finite_advice, optimise_phase
+from .plan import RunPlan, check_fits, phase_sizes, plan_run, smallest_side, uses_style_copies
 from .records import PaintRecord, PaintResult, PhaseRecord, Progress
 from .semantic import one_hot, resize_channels
 from .starting import initial_image
 from .style_bank import StyleBank, StyleCopy, build_style_bank
+from .temporal import TemporalGuide
 from .terms import build_terms
 
 
@@ -36,7 +38,7 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
           size: tuple[int, int] | None = None, config: PaintConfig = PaintConfig(),
           callback: Callable[[Progress], None] | None = None,
           on_note: Callable[[str], None] | None = None,
-          encoder: VGGEncoder | None = None) -> PaintResult:
+          encoder: VGGEncoder | None = None, guide: TemporalGuide | None = None) -> PaintResult:
     """Paint an image in the style of `style`.
 
     Modes follow from what is given: `target_map` (a doodle) and `style_map` paint a new picture of
@@ -46,7 +48,9 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
     of several styles (with a list of as many maps), weighed by `config.style_blend`. `callback`
     hears every evaluation; `on_note` hears each note (a dropped phase, a borrowed label) as it
     arises. Ctrl-C (KeyboardInterrupt) stops the run early and returns the image so far, with
-    `record.interrupted` set.
+    `record.interrupted` set. A temporal `guide` (a frame of a video: the previous painted frame
+    warped into this one, at the painting's size) seeds the start where its mask trusts it and adds
+    the "temporal" loss term to every phase; see `doodle.temporal`.
     """
     started = time.perf_counter()
     record = PaintRecord(mode="", config=config)
@@ -57,7 +61,11 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
             if on_note is not None:
                 on_note(text)
 
+    # Sizes first, from the files' headers: a run that cannot fit is refused before anything is decoded.
+    check_fits(planned_sizes(style, content, content_map, target_map, size, config), config, content is not None)
     inputs = prepare_inputs(style, style_map, content, content_map, target_map, size, config, note)
+    if guide is not None:
+        guide.check_size(inputs.out_hw)
     record.mode = inputs.mode
     plan = plan_run(inputs, config, note)
     record.device, record.estimated_bytes = str(plan.device), plan.estimated_bytes
@@ -70,7 +78,8 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
                             plan.device, note)
     note([plan.summary(inputs.out_hw)])
     content_full = image_to_tensor(inputs.content, plan.device) if inputs.content is not None else None
-    pixels = run_phases(inputs, plan, bank, content_full, encoder, config, record, started, callback)
+    pixels = run_phases(inputs, plan, bank, content_full, encoder, config, record, started, callback, note,
+                        guide=guide)
     image = finish_colours(tensor_to_image(pixels), inputs, bank, content_full, config)
     record.seconds = time.perf_counter() - started
     return PaintResult(image, record)
@@ -93,9 +102,11 @@ def encode_style(copies: list[StyleCopy], index: int, plan: RunPlan, encoder: VG
 
 def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: torch.Tensor | None,
                encoder: VGGEncoder, config: PaintConfig, record: PaintRecord, started: float,
-               callback: Callable[[Progress], None] | None) -> torch.Tensor:
+               callback: Callable[[Progress], None] | None, note: Notes = lambda texts: None,
+               guide: TemporalGuide | None = None) -> torch.Tensor:
     """Coarse to fine: each phase starts from the previous result, upsampled. Ctrl-C ends the run
-    with the best image so far (and re-raises only when there is no image yet)."""
+    with the best image so far (and re-raises only when there is no image yet). A phase whose loss
+    stops being finite ends on its best finite image, with a note (see `check_finite`)."""
     generator = torch.Generator().manual_seed(config.seed)
     pixels: torch.Tensor | None = None
     try:
@@ -106,7 +117,7 @@ def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: tor
                 pixels = initial_image(config, phase_hw, [copy.image for copy in bank.bases],
                                        [copy.channels for copy in bank.bases] if inputs.with_maps else None,
                                        inputs.weights, bank.target_channels, content, inputs.init_image, generator,
-                                       plan.device)
+                                       plan.device, guide)
             else:
                 pixels = F.interpolate(pixels, size=phase_hw, mode="bicubic", align_corners=False).clamp(0, 1)
             style_features = encode_style(bank.copies, index, plan, encoder)
@@ -115,9 +126,11 @@ def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: tor
                 with torch.no_grad():
                     content_features = encode(encoder, resize_image(content, phase_hw), config.content_layers,
                                               plan.precision)
-            terms = build_terms(config, phase_hw, style_features, bank.target_channels, content_features, plan.matcher)
+            terms = build_terms(config, phase_hw, style_features, bank.target_channels, content_features, plan.matcher,
+                                guide=guide)
             outcome = optimise_phase(pixels, terms, encoder, plan.layers, config, plan.precision, phase_record,
                                      plan.phases, started, callback)
+            check_finite(outcome, phase_record, config, note)
             pixels = outcome.pixels
             if outcome.interrupted:
                 record.interrupted = True
@@ -129,6 +142,24 @@ def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: tor
     if tuple(pixels.shape[-2:]) != inputs.out_hw:  # interrupted before the last phase: still deliver the asked size
         pixels = resize_image(pixels.detach(), inputs.out_hw)
     return pixels
+
+
+def check_finite(outcome: PhaseOutcome, phase_record: PhaseRecord, config: PaintConfig, note: Notes) -> None:
+    """Say so when a phase's loss stopped being finite (an overflow: the phase kept its best finite
+    image), naming the setting to lower. When not one step of the first phase had a finite loss, the
+    image is still the starting image: that is an error, and nothing is written."""
+    stop = outcome.non_finite
+    if stop is None:
+        return
+    phase_record.non_finite = True
+    what = f"phase {phase_record.index}: the loss ({', '.join(stop.terms)}) was no longer finite at evaluation " \
+           f"{stop.evaluation}"
+    advice = non_finite_advice(stop.terms, stop.pixels_finite, config)
+    if phase_record.index == 1 and outcome.best_evaluation <= 1:
+        raise DoodleError(f"{what}, before any step improved on the starting image; the painting was not written; "
+                          f"{advice}")
+    note([f"{what}; the phase stopped there on its best finite image (evaluation {outcome.best_evaluation}); "
+          f"if the painting looks unfinished, {advice}"])
 
 
 def finish_colours(image: np.ndarray, inputs: PaintInputs, bank: StyleBank, content: torch.Tensor | None,

@@ -11,6 +11,7 @@ from .losses import ContentLoss, Smoothness, WeightedTerm
 from .patch_loss import PatchBank, SemanticPatchLoss, StyleLayer
 from .semantic import resize_channels
 from .style_bank import StyleCopy
+from .temporal import TemporalGuide, temporal_term
 
 
 def label_search(config: PaintConfig) -> bool:
@@ -21,9 +22,11 @@ def label_search(config: PaintConfig) -> bool:
 
 def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple[StyleCopy, dict[str, torch.Tensor]]],
                 target_channels: torch.Tensor | None, content_features: dict[str, torch.Tensor] | None,
-                matcher: str, style_cache: dict | None = None) -> list[WeightedTerm]:
+                matcher: str, style_cache: dict | None = None, guide: TemporalGuide | None = None
+                ) -> list[WeightedTerm]:
     """The weighted loss terms of one phase at `out_hw`; `copies` pairs every style copy with its
     features this phase. Each weight is the style weight x the loss kind's weight x the layer's share.
+    A temporal `guide` (a video frame) adds the "temporal" term, weighted by the guide's weight.
 
     The style side of each term (patch banks, Gram targets) depends on the style alone; a caller
     that scores many paintings against one style (a trainer) passes the same `style_cache` dict
@@ -59,6 +62,8 @@ def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple
                                       ContentLoss(layer, content_features[layer])))
     if config.smoothness > 0:
         terms.append(WeightedTerm("smoothness", config.smoothness, Smoothness()))
+    if guide is not None and guide.weight > 0:
+        terms.append(temporal_term(guide, out_hw))
     return terms
 
 

@@ -18,7 +18,17 @@ import numpy as np
 from .config import PaintConfig
 from .errors import DoodleError
 from .feedforward import KINDS, MODEL_SUFFIX, photo_paths
-from .images import check_output_folder, make_parent, read_map, require_file, resize_map, sidecar_map_path
+from .images import (
+    check_output_folder,
+    declared_size,
+    make_parent,
+    path_exists,
+    read_map,
+    require_file,
+    resize_map,
+    sidecar_map_path,
+)
+from .interrupts import deferred_interrupts
 from .request import PathLike, as_path, config_for, present_sidecar
 
 # Models train on Gram statistics by default: on the Monet doodle, 150 steps with the painterly
@@ -47,6 +57,8 @@ class TrainRequest:
     checkpoint_every: int
     notes: tuple[str, ...] = ()
     photos: tuple[Path, ...] = ()  # a content model's training photos from --content-dir (none: scikit-image's)
+    force: bool = False  # replace a model in OUTPUT (--force); without it (or --resume) none is ever replaced
+    stability: float = 0.0  # weight of the stability term (--stability; 0 = off)
 
     @property
     def preview_path(self) -> Path:
@@ -58,10 +70,30 @@ def preview_path_of(output: Path) -> Path:
     return output.with_name(output.stem + "_preview.png")
 
 
+@dataclass
+class ModelDestination:
+    """Where a training run writes its model. The first write replaces a file only when asked
+    (--force, or --resume: the model being trained); a model file that appeared in OUTPUT while
+    training (another run, a copy) is left untouched and this run's model goes beside it, to
+    `NAME-1.doodle`, since throwing the training away would lose more. Later checkpoints replace
+    the run's own earlier one."""
+
+    path: Path
+    replace: bool
+    on_note: Callable[[str], None] | None = None
+
+    def save(self, stylizer) -> None:
+        written = stylizer.save(self.path, replace=self.replace, beside=True)
+        if written != self.path and self.on_note is not None:
+            self.on_note(f"{self.path} appeared while training and is left as it is; the model goes to {written}")
+        self.path, self.replace = written, True
+
+
 def train(request: TrainRequest, *, callback=None, on_note: Callable[[str], None] | None = None):
     """Train the model `request` asks for, writing it (atomically) every `checkpoint_every` steps,
-    a preview every `preview_every` steps, and at the end, also after Ctrl-C once a step is done.
-    Returns the Stylizer and its TrainRecord."""
+    a preview every `preview_every` steps, and at the end, also after a stop signal (Ctrl-C,
+    SIGTERM, SIGHUP) once a step is done. Returns the Stylizer and its TrainRecord; raises
+    DoodleError, after training, when the model had to go beside an OUTPUT that appeared meanwhile."""
     from .encoder import load_encoder
     from .feedforward.models import Stylizer
     from .feedforward.painting import model_painting
@@ -80,7 +112,7 @@ def train(request: TrainRequest, *, callback=None, on_note: Callable[[str], None
         if labels.shape != style.shape[:2]:  # a map drawn at another resolution: label the painting's pixels
             labels = np.asarray(resize_map(labels.astype(np.uint8), (style.shape[1], style.shape[0])), dtype=np.int64)
     settings = TrainSettings(request.size, request.steps, request.batch, request.learning_rate, request.width,
-                             request.config.seed)
+                             request.config.seed, request.stability)
     sha256 = file_sha256(request.style)
     if request.resume:
         stylizer = Stylizer.load(request.output)
@@ -89,29 +121,39 @@ def train(request: TrainRequest, *, callback=None, on_note: Callable[[str], None
             on_note(f"{request.output} keeps its width {stylizer.info.architecture.get('width')}; --width applies "
                     "to new models")
         stylizer.info.training.update({"steps": request.steps, "size": request.size, "batch": request.batch,
-                                       "learning_rate": request.learning_rate,
+                                       "learning_rate": request.learning_rate, "stability": request.stability,
                                        "config": config_settings(request.config)})
     else:
         stylizer = new_stylizer(request.kind, request.style.name, sha256, style, palette, request.config, settings)
     encoder = load_encoder(request.config.model, request.config.pooling)
     preview_input = preview_source(style, labels, palette, list(request.photos) or None)
     steps_before = stylizer.step
+    destination = ModelDestination(request.output, request.force or request.resume, on_note)
 
     def checkpoint(progress) -> None:
         if request.preview_every and progress.step % request.preview_every == 0:
             write_image(request.preview_path, model_painting(stylizer, preview_input, None))
         if request.checkpoint_every and progress.step % request.checkpoint_every == 0:
-            stylizer.save(request.output)
+            destination.save(stylizer)
         if callback is not None:
             callback(progress)
 
     make_parent(request.output)
-    record = train_style(style, labels, palette, stylizer, request.config, settings, encoder,
-                         list(request.photos) or None, checkpoint)
-    # After Ctrl-C the last finished step is a usable model; a run stopped before its first step
-    # leaves the file as it was (with --force, an older model is not replaced by an untrained one).
-    if stylizer.step > steps_before:
-        stylizer.save(request.output)
+    # The loop holds stop signals itself (between steps); this holds them while the final model
+    # is written, so that a signal then waits for it rather than losing the run.
+    with deferred_interrupts(armed=False) as interrupt:
+        record = train_style(style, labels, palette, stylizer, request.config, settings, encoder,
+                             list(request.photos) or None, checkpoint)
+        interrupt.hold(record.stop_signal)
+        # After a stop the last finished step is a usable model; a run stopped before its first step
+        # leaves the file as it was (with --force, an older model is not replaced by an untrained one).
+        if stylizer.step > steps_before:
+            destination.save(stylizer)
+    if interrupt.asked:  # the loop's signal, or one that came while the model was written
+        record.interrupted, record.stop_signal = True, interrupt.signum
+    if destination.path != request.output:
+        raise DoodleError(f"{request.output}: appeared while training and was left as it is; the model was "
+                          f"written beside it, to {destination.path}")
     return stylizer, record
 
 
@@ -135,7 +177,7 @@ def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | No
                   content_dir: PathLike | None = None, size: int = 256, steps: int = 800, batch: int = 2,
                   width: int = 16, learning_rate: float = 2e-3, resume: bool = False, force: bool = False,
                   preview_every: int = 50, checkpoint_every: int = 50, preset: str | None = TRAIN_PRESET,
-                  settings: Mapping[str, Any] | None = None) -> TrainRequest:
+                  settings: Mapping[str, Any] | None = None, stability: float = 0.0) -> TrainRequest:
     """Check and resolve `doodle train`; raises DoodleError. `settings` are the loss settings given
     (PaintConfig fields), over the preset's."""
     style, output, content_dir = Path(style), Path(output), as_path(content_dir)
@@ -149,7 +191,9 @@ def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | No
             raise DoodleError(f"{flag} must be at least {least}")
     if not (math.isfinite(learning_rate) and learning_rate > 0):
         raise DoodleError("--learning-rate must be a finite number above 0")
-    require_file(style, "image")
+    if not (math.isfinite(stability) and stability >= 0):
+        raise DoodleError("--stability must be a finite number, 0 (off) or more")
+    declared_size(style, "image")  # the header, so that a bomb is refused before training starts
     notes: list[str] = []
     photos: tuple[Path, ...] = ()
     map_path = as_path(style_map) or present_sidecar(style)
@@ -175,12 +219,12 @@ def train_request(style: PathLike, output: PathLike, *, style_map: PathLike | No
                           f"{output.with_suffix(MODEL_SUFFIX).name}")
     if resume:
         require_file(output, "model")
-    elif output.exists() and not force:
+    elif path_exists(output) and not force:
         raise DoodleError(f"{output}: already exists; pass --resume to train it further, --force to start it over, "
                           "or choose another --output")
     check_output_folder(output)
-    if preview_every and preview_path_of(output).is_dir():
+    if preview_every and path_exists(preview_path_of(output)) and preview_path_of(output).is_dir():
         raise DoodleError(f"{preview_path_of(output)}: is a folder, so previews cannot go there; move it or use "
                           "--preview-every 0")
     return TrainRequest(style, map_path, kind, content_dir, output, config, size, steps, batch, width, learning_rate,
-                        resume, preview_every, checkpoint_every, tuple(notes), photos)
+                        resume, preview_every, checkpoint_every, tuple(notes), photos, force, stability)

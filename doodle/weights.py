@@ -57,11 +57,15 @@ class WeightsInfo:
 
 
 def cache_dir() -> Path:
-    """$DOODLE_CACHE, else $XDG_CACHE_HOME/doodle, else ~/.cache/doodle (not created here)."""
+    """$DOODLE_CACHE, else $XDG_CACHE_HOME/doodle, else ~/.cache/doodle (not created here).
+
+    A relative $XDG_CACHE_HOME is ignored, as the XDG spec says: it would put the cache in whatever
+    folder doodle happens to run from."""
+    # os.path.expanduser leaves an unknown ~user as it is, where Path.expanduser raises.
     if os.environ.get("DOODLE_CACHE"):
-        return Path(os.environ["DOODLE_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "doodle"
+        return Path(os.path.expanduser(os.environ["DOODLE_CACHE"]))
+    xdg = Path(os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "")))
+    return (xdg if xdg.is_absolute() else Path.home() / ".cache") / "doodle"
 
 
 def conv_shapes(model: str) -> dict[str, tuple[int, int]]:
@@ -180,6 +184,23 @@ def _cache_metadata(state: dict[str, torch.Tensor]) -> dict[str, str]:
     meta = {"onnx_sha256": ONNX_SHA256, "tensors_sha256": _tensors_sha256(state),
             "source": VGG16_SOURCE, "preprocessing": "caffe"}
     return {"doodle": json.dumps(meta, sort_keys=True)}
+
+
+def vgg16_cache_is_whole(path: Path) -> bool:
+    """Whether the cached conversion is as long as its safetensors header says, and says it comes
+    from the expected ONNX file: a truncated or foreign cache fails, without importing torch. (The
+    loader checks more, the tensors' own digest, and rebuilds a cache that fails.)"""
+    try:
+        with open(path, "rb") as f:
+            length = int.from_bytes(f.read(8), "little")  # safetensors: header length, JSON header, tensors
+            if not 0 < length < path.stat().st_size:
+                return False
+            header = json.loads(f.read(length))
+        end = max(entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__")
+        meta = json.loads(header["__metadata__"]["doodle"])
+        return path.stat().st_size == 8 + length + end and meta["onnx_sha256"] == ONNX_SHA256
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return False
 
 
 def _read_vgg16_cache(path: Path) -> dict[str, torch.Tensor]:
@@ -304,10 +325,16 @@ def fetch_checked(url: str, path: Path, messages: FetchMessages, *, unavailable:
             raise unavailable(messages.failed.format(url=url, path=path, error=type(err).__name__)
                               ) from None
     sha256 = file_sha256(path)
-    prefix = re.search(r"-([a-f0-9]+)\.", path.name)
-    if prefix and not sha256.startswith(prefix.group(1)):
+    if not matches_its_name(path, sha256):
         raise unavailable(messages.damaged.format(url=url, path=path, sha256=sha256[:8]))
     return sha256
+
+
+def matches_its_name(path: Path, sha256: str) -> bool:
+    """Whether `sha256` starts with the prefix torchvision puts in the file's name (name-<hexprefix>.pth);
+    a name without one matches any digest."""
+    prefix = re.search(r"-([a-f0-9]+)\.", path.name)
+    return prefix is None or sha256.startswith(prefix.group(1))
 
 
 VGG19_FETCH_MESSAGES = FetchMessages(
@@ -356,22 +383,42 @@ def load_weights(model: str = "auto", *, allow_download: bool = True
 
 
 def describe_weights() -> list[dict]:
-    """One entry per model for ``doodle weights``; never downloads or converts anything."""
+    """One entry per model for ``doodle weights``; never downloads or converts anything. A file is
+    "available" only when it passes the loader's own checks: VGG19's sha256 against its name, the
+    VGG16 cache's length against its header (its digest is remembered by path, size and mtime, so
+    asking again costs nothing)."""
     vgg19 = _vgg19_path()
-    entries = [{"model": "vgg19", "available": vgg19.is_file(), "source": VGG19_SOURCE,
-                "path": str(vgg19) if vgg19.is_file() else None,
-                "sha256": file_sha256(vgg19) if vgg19.is_file() else None,
-                "note": "cached" if vgg19.is_file() else "not cached; downloads on first use when online"}]
+    vgg19_sha256 = _readable_sha256(vgg19) if vgg19.is_file() else None
+    vgg19_whole = vgg19_sha256 is not None and matches_its_name(vgg19, vgg19_sha256)
+    if vgg19_whole:
+        vgg19_note = "cached"
+    elif vgg19.is_file():
+        vgg19_note = "damaged or truncated (its sha256 does not match its name); delete it, it downloads again"
+    else:
+        vgg19_note = "not cached; downloads on first use when online"
+    entries = [{"model": "vgg19", "available": vgg19_whole, "source": VGG19_SOURCE,
+                "path": str(vgg19) if vgg19.is_file() else None, "sha256": vgg19_sha256, "note": vgg19_note}]
     cache, onnx_path = cache_dir() / VGG16_CACHE_NAME, _onnx_path()
-    if cache.is_file():
+    damaged = cache.is_file() and not vgg16_cache_is_whole(cache)
+    if cache.is_file() and not damaged:
         path, note = cache, "cached (converted)"
     elif onnx_path is not None:
-        path, note = onnx_path, "installed; converted on first use (about a second)"
+        path, note = onnx_path, ("the cached conversion is damaged; converted again on first use" if damaged
+                                 else "installed; converted on first use (about a second)")
     else:
-        path, note = None, f"install with: {INSTALL_HINT}"
-    sha256 = file_sha256(path) if path else None
+        path, note = None, f"install with: {INSTALL_HINT}" + (f" (the cache {cache} is damaged)" if damaged else "")
+    sha256 = _readable_sha256(path) if path else None
     if path == onnx_path and sha256 not in (None, ONNX_SHA256):
         path, note = None, f"ONNX file has an unexpected sha256; {INSTALL_HINT} --force-reinstall"
     entries.append({"model": "vgg16", "available": path is not None, "source": VGG16_SOURCE,
                     "path": str(path) if path else None, "sha256": sha256 if path else None, "note": note})
     return entries
+
+
+def _readable_sha256(path: Path) -> str | None:
+    """The file's sha256, or None when it cannot be read (a folder's permissions): `doodle weights`
+    then says the file is not available rather than failing."""
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None

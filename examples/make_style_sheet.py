@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 from skimage import data, draw, segmentation, transform
 
-from doodle import preset_config, paint
+from doodle import paint, preset_config
 from doodle.images import to_uint8
 
 LABEL_HEIGHT = 22

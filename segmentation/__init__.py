@@ -56,10 +56,11 @@ def segment(images: Sequence[ImageLike] | ImageLike, *, method: str = "auto", la
     loaded = [(load_image(image, "image array"), name_of(image, "image array")) for image in images]
     if names is not None and len(names) != len(loaded):
         raise DoodleError(f"got {len(names)} names for {len(loaded)} images")
-    for array, name in loaded:
+    names = list(names) if names is not None else [name for _, name in loaded]
+    for (array, _), name in zip(loaded, names):
         if min(array.shape[:2]) < MIN_SIDE:
             raise DoodleError(f"{name}: is {array.shape[1]}x{array.shape[0]}; segmentation needs at least "
-                              f"{MIN_SIDE} pixels on each side")
+                              f"{MIN_SIDE} pixels on each side; use a larger image")
     arrays = [array for array, _ in loaded]
     notes: list[str] = []
 
@@ -68,7 +69,6 @@ def segment(images: Sequence[ImageLike] | ImageLike, *, method: str = "auto", la
         if on_note is not None:
             on_note(text)
 
-    names = list(names) if names is not None else [name for _, name in loaded]
     if labels is not None and method not in ("auto", "cluster"):
         note(f"--labels applies to the cluster method; the {method} method has fixed labels")
     result = None
@@ -90,7 +90,7 @@ def segment(images: Sequence[ImageLike] | ImageLike, *, method: str = "auto", la
     if result is None:
         from .cluster import cluster_segment
 
-        result = cluster_segment(arrays, labels, encoder)
+        result = cluster_segment(arrays, labels, encoder, names)
     for text in result.notes:
         note(text)
     return Segmentation(result.method, result.names, result.palette, result.labels, notes)

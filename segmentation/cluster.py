@@ -81,30 +81,54 @@ def _standardise(block: np.ndarray) -> np.ndarray:
 def texture_descriptors(images: list[np.ndarray], encoder: VGGEncoder,
                         layers: tuple[str, ...] = FEATURE_LAYERS,
                         components: int = COMPONENTS_PER_LAYER) -> list[list[np.ndarray]]:
-    """Per layer, per image: (H*W, components) projections of unit-length VGG features.
+    """Per image, per layer: (H*W, components) projections of unit-length VGG features.
 
     The projection is a PCA over all images' features together (deterministic: an eigen-
     decomposition of the covariance), so one direction means the same thing in every image. It is
     done at the layer's own resolution and only the projections are upsampled (projection and
     bilinear upsampling are both linear, so the order does not change the result).
     """
-    with torch.no_grad():
-        device = next(encoder.parameters()).device
-        batches = [encoder(image_to_tensor(image, device), layers) for image in images]
-    result: list[list[np.ndarray]] = [[] for _ in images]
-    for layer in layers:
-        grids = [batch[layer][0].double().cpu() for batch in batches]
-        rows = [F.normalize(grid.flatten(1).T, dim=1) for grid in grids]
-        stacked = torch.cat(rows)
+    batches = layer_grids(images, encoder, layers)
+    axes = texture_axes(batches, components)
+    return [[project(batch[layer], *axes[layer], image.shape[:2]) for layer in layers]
+            for batch, image in zip(batches, images)]
+
+
+TextureAxes = dict[str, tuple[torch.Tensor, torch.Tensor]]  # layer -> (mean, basis) of its PCA
+
+
+def texture_axes(batches: list[dict[str, torch.Tensor]], components: int = COMPONENTS_PER_LAYER) -> TextureAxes:
+    """Per layer, the mean and leading principal directions of all images' unit-length features."""
+    axes: TextureAxes = {}
+    for layer in batches[0]:
+        stacked = torch.cat([unit_rows(batch[layer]) for batch in batches])
         mean = stacked.mean(0)
         centred = stacked - mean
         _, vectors = torch.linalg.eigh(centred.T @ centred / len(stacked))
-        basis = vectors[:, -components:]  # eigh sorts ascending: the last columns lead
-        for index, (grid, row, image) in enumerate(zip(grids, rows, images)):
-            projected = ((row - mean) @ basis).T.reshape(1, components, *grid.shape[1:])
-            upsampled = F.interpolate(projected, size=image.shape[:2], mode="bilinear", align_corners=False)
-            result[index].append(upsampled[0].flatten(1).T.numpy())
-    return result
+        axes[layer] = (mean, vectors[:, -components:])  # eigh sorts ascending: the last columns lead
+    return axes
+
+
+def layer_grids(images: list[np.ndarray], encoder: VGGEncoder, layers: tuple[str, ...],
+                dtype: torch.dtype = torch.float64) -> list[dict[str, torch.Tensor]]:
+    """Per image, per layer: the (C, h, w) features on the CPU (in double precision unless told)."""
+    with torch.no_grad():
+        device = next(encoder.parameters()).device
+        batches = [encoder(image_to_tensor(image, device), layers) for image in images]
+    return [{layer: batch[layer][0].to(device="cpu", dtype=dtype) for layer in layers} for batch in batches]
+
+
+def unit_rows(grid: torch.Tensor) -> torch.Tensor:
+    """(C, h, w) features -> (h*w, C) rows of unit length (texture, not contrast)."""
+    return F.normalize(grid.flatten(1).T, dim=1)
+
+
+def project(grid: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+    """(H*W, components): the (C, h, w) features' unit rows on a layer's axes, upsampled to `shape`."""
+    components = basis.shape[1]
+    projected = ((unit_rows(grid) - mean) @ basis).T.reshape(1, components, *grid.shape[1:])
+    upsampled = F.interpolate(projected, size=shape, mode="bilinear", align_corners=False)
+    return upsampled[0].flatten(1).T.numpy()
 
 
 def superpixel_means(superpixels: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -164,6 +188,8 @@ def border_statistics(labels: list[np.ndarray], edges: list[np.ndarray], count: 
     strength = np.zeros((count, count))
     length = np.zeros((count, count))
     for image_labels, image_edges in zip(labels, edges):
+        if image_labels.min() == image_labels.max():
+            continue  # one label, no borders: rag_boundary fails on that (its max of no borders)
         rag = graph.rag_boundary(image_labels, image_edges)
         for a, b, data in rag.edges(data=True):
             strength[a, b] += data["weight"] * data["count"]
@@ -202,14 +228,17 @@ def merge_by_borders(labels: list[np.ndarray], edges: list[np.ndarray], count: i
 
 
 def cluster_segment(images: list[np.ndarray], labels: int | None = None,
-                    encoder: VGGEncoder | None = None) -> Segmentation:
-    """Label `images` (float RGB in [0, 1]) together; `labels` fixes the number of labels."""
+                    encoder: VGGEncoder | None = None, names: list[str] | None = None) -> Segmentation:
+    """Label `images` (float RGB in [0, 1]) together; `labels` fixes the number of labels; `names`
+    name the images in messages."""
     encoder = encoder or load_encoder("auto")
     small = [working_copy(image) for image in images]
-    for image in small:
+    for index, (image, original) in enumerate(zip(small, images)):
         if min(image.shape[:2]) < MIN_WORKING_SIDE:
-            raise DoodleError(f"an image of {image.shape[1]}x{image.shape[0]} at the working size is too thin "
-                              f"for the cluster method; crop it closer to {MAX_ASPECT}:1 or less")
+            name = names[index] if names is not None else f"image {index + 1}"
+            raise DoodleError(f"{name}: {original.shape[1]}x{original.shape[0]} is too thin for the cluster method "
+                              f"(it works at {image.shape[1]}x{image.shape[0]}); crop it closer to {MAX_ASPECT}:1 "
+                              "or less")
     textures = texture_descriptors(small, encoder)
     superpixels = [slic(image, n_segments=SUPERPIXELS, compactness=SUPERPIXEL_COMPACTNESS, start_label=0)
                    for image in small]

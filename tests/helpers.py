@@ -5,6 +5,9 @@ Tests import these from here (never from each other or from conftest.py, which h
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 
@@ -56,6 +59,17 @@ def halves(height: int, width: int) -> np.ndarray:
 def redness(image: np.ndarray) -> float:
     """Mean red minus mean blue: positive for the orange stripes, negative for the blue dots."""
     return float(image[..., 0].mean() - image[..., 2].mean())
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height, followed by almost no pixel data: a decompression
+    bomb as far as a reader that believed its header would go."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
 
 
 needs_samples = pytest.mark.skipif(not samples_dir().is_dir(),

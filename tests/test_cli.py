@@ -118,7 +118,7 @@ def test_bad_input(files, case, monkeypatch):
         import doodle.memory
 
         monkeypatch.setattr(doodle.memory, "available_memory", lambda device: 4096)
-        words = ["GiB", "--size"]
+        words = ["MiB", "style.png (worked at 48x48)", "smaller style image"]
     assert_refused(run(*args), output, *words)
 
 
@@ -539,3 +539,21 @@ def test_ctrl_c_during_training_leaves_a_usable_model(files):
     assert "interrupted; saved the model so far" in out
     info = run("model", model)
     assert info.exit_code == 0 and "of 100000 steps" in info.output
+
+
+def test_segment_never_replaces_a_map_that_appears_while_mapping(photos, monkeypatch):
+    """Without --force a map that appears while the maps are made (another run, a copy) is kept, and
+    no map is written: all or nothing, as the sidecars doodle paint finds."""
+    import segmentation
+
+    real_segment = segmentation.segment
+
+    def segment_while_b_map_appears(*args, **kwargs):
+        (photos / "b_sem.png").write_bytes(b"drawn by hand meanwhile")
+        return real_segment(*args, **kwargs)
+
+    monkeypatch.setattr(segmentation, "segment", segment_while_b_map_appears)
+    result = run("segment", photos / "a.png", photos / "b.png", "--method", "cluster")
+    assert_one_line_error(result, "b_sem.png: appeared while mapping", "--force")
+    assert (photos / "b_sem.png").read_bytes() == b"drawn by hand meanwhile"
+    assert sorted(path.name for path in photos.iterdir()) == ["a.png", "b.png", "b_sem.png"]

@@ -51,10 +51,11 @@ def test_a_value_outside_the_choices_is_rejected_naming_its_flag(name):
 
 
 def test_bounds_read_in_words_and_reject_what_they_say():
-    assert limits_of("phases") == "must be at least 1"
+    assert limits_of("phases") == "must be between 1 and 16"
     assert limits_of("tolerance") == "must be at least 0 and below 1"
     assert limits_of("init_noise") == "must be between 0 and 1"
-    assert limits_of("slices") == "must not be negative"
+    assert limits_of("rematch_every") == "must be at least 1"
+    assert limits_of("seed") == "must be between 0 and 18446744073709551615"
     assert limits_of("matcher") is None
     for name in ("phases", "iterations", "rematch_every", "memory_budget_mb", "slices", "tolerance", "init_noise",
                  "style_weight", "content_weight", "smoothness", "semantic_weight", "variety", "learning_rate",
@@ -66,8 +67,8 @@ def test_bounds_read_in_words_and_reject_what_they_say():
 def test_several_problems_come_in_one_message_each_said_once():
     with pytest.raises(ConfigError) as caught:
         PaintConfig(phases=0, matcher="fast", style_scale=0, style_scales=(0,))
-    assert str(caught.value).split("; ") == ["--phases must be at least 1",
-                                             "--style-scale and --style-scales must be above 0",
+    assert str(caught.value).split("; ") == ["--phases must be between 1 and 16",
+                                             "--style-scale and --style-scales must be above 0 and at most 100",
                                              "--matcher must be one of auto, exact, bf16, faiss"]
 
 
@@ -143,3 +144,37 @@ def test_the_configuration_imports_no_torch():
 
     code = "import sys, doodle.config, doodle.errors; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("name, value, words", [
+    # 1e300 passed the finite check but is inf in float32: every loss was nan and the output the start.
+    ("style_weight", 1e300, "--style-weight must be between 0 and 1e+12"),
+    ("content_weight", 1e13, "--content-weight must be between 0 and 1e+12"),
+    ("smoothness", 1e13, "--smoothness must be between 0 and 1e+12"),
+    ("semantic_weight", 1e20, "--semantic-weight must be between 0 and 100"),
+    ("variety", 1e300, "--variety must be between 0 and 100"),
+    ("learning_rate", 1e30, "--learning-rate must be between 0 and 100"),
+    ("style_scale", 1e308, "--style-scale and --style-scales must be above 0 and at most 100"),
+    ("style_scales", (2.0, 1e308), "--style-scale and --style-scales must be above 0 and at most 100"),
+    ("style_rotations", (15.0, 1e300), "--style-rotations must be between -360 and 360"),
+    ("style_blend", (1.0, 1e300), "--style-blend weights must be between 0 and 1e+12"),
+    ("style_loss", ("patch:1e300",), "--style-loss 'patch:1e300': weights must be finite, between 0 and 1e+12"),
+    ("style_layers", ("relu3_1:1e13",), "--style-layers 'relu3_1:1e13': weights must be finite, between 0 and 1e+12"),
+    # a seed beyond 64 bits was a traceback from torch.Generator.manual_seed (Overflow when unpacking long long)
+    ("seed", 2**64, "--seed must be between 0 and 18446744073709551615"),
+    ("seed", -1, "--seed must be between 0"),
+    ("phases", 10**6, "--phases must be between 1 and 16"),  # phase sizes overflowed floats past 1024
+    ("iterations", 10**30, "--iterations must be between 1 and 100000"),
+    ("memory_budget_mb", 2**40, "--memory-budget-mb must be between 16 and 1048576"),
+    ("slices", 2**40, "--slices must be between 0 and 65536"),
+])
+def test_values_past_what_float32_or_the_engine_holds_are_one_line_errors(name, value, words):
+    with pytest.raises(ConfigError) as caught:
+        PaintConfig(**{name: value})
+    assert str(caught.value) == words or str(caught.value).startswith(words), str(caught.value)
+
+
+def test_the_largest_allowed_values_are_accepted():
+    PaintConfig(style_weight=1e12, content_weight=1e12, smoothness=1e12, semantic_weight=100, variety=100,
+                learning_rate=100, style_scale=100, style_rotations=(-360, 360), seed=2**64 - 1, phases=16,
+                iterations=100_000, style_loss=("patch:1e12",))

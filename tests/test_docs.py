@@ -100,7 +100,7 @@ def test_the_generator_documents_group_options_arguments_and_new_commands():
     assert "`CUPS ...` (argument) | required |" in sections["doodle brew"]
     assert "`sweet`, `sour`" in sections["doodle brew"]  # choices the CLI enforces itself
     # An option named like a PaintConfig field takes the field's bounds and help from its metadata.
-    assert f"| `3` | at least 1 | {help_of('phases')} |" in sections["doodle brew"]
+    assert f"| `3` | between 1 and 16 | {help_of('phases')} |" in sections["doodle brew"]
     assert "`--note TEXT`, `-n` | - |  | A \\| bar. |" in sections["doodle brew"]  # bars cannot break the table
     assert "takes no options" in sections["doodle rest"]
 

@@ -73,3 +73,29 @@ def test_uint8_and_float_arrays_load_alike():
     from_bytes, _ = prepare(as_bytes, size=(32, 32))
     assert from_bytes.styles[0].dtype == np.float32
     assert np.allclose(from_bytes.styles[0], as_bytes / 255.0)
+
+
+def test_working_sizes_come_from_shapes_alone():
+    from doodle.inputs import working_sizes
+
+    sizes = working_sizes([(48, 64)], ["monet.jpg"], None, "content", (24, 32), "doodle.png", (64, 48),
+                          PaintConfig(style_scale=2))
+    assert sizes.out_hw == (48, 64) and sizes.style_hws == [(192, 256)]  # grown 2x with the doodle, 2x by the flag
+    assert sizes.names == ["monet.jpg at --style-scale 2", "--size 64x48"]
+    with pytest.raises(DoodleError, match="--size 64x64"):  # a doodle keeps its proportions
+        working_sizes([(48, 64)], ["monet.jpg"], None, "content", (24, 32), "doodle.png", (64, 64), PaintConfig())
+
+
+def test_planned_sizes_read_headers_only(tmp_path, monkeypatch):
+    """A huge picture's size is known from its header: nothing is decoded to plan the run."""
+    from PIL import Image
+
+    from doodle.inputs import planned_sizes
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (4000, 3000), (90, 60, 30)).save(big)
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", lambda self: pytest.fail("decoded a picture to plan sizes"))
+    sizes = planned_sizes([np.zeros((10, 10, 3), np.uint8), big], None, None, two_region_map(30, 40), None,
+                          PaintConfig(style_blend=(0, 1)))
+    assert sizes.out_hw == (30, 40) and sizes.style_hws == [(3000, 4000)]  # the style with weight 0 is left out
+    assert sizes.names[0] == str(big)

@@ -41,3 +41,17 @@ def test_adjusted_rand_index_known_values():
     assert abs(adjusted_rand_index(rng.integers(0, 4, 20000), rng.integers(0, 4, 20000))) < 0.01
     with pytest.raises(ValueError):
         adjusted_rand_index(np.zeros(3), np.zeros(4))
+
+
+def test_inputs_that_cannot_be_compared_are_refused_in_one_line():
+    from doodle.errors import DoodleError
+
+    style, labels = textured_style(48, 48), two_region_map(48, 48)
+    wide = two_region_map(24, 48)
+    for arguments, names, words in (((style, wide, style, labels), None, "map: map is 48x24"),
+                                    ((style, labels, style, wide), ("p.png", "m.png", "s.png", "s_sem.png"),
+                                     "s_sem.png: map is 48x24 but s.png is 48x48"),
+                                    ((style[..., 0], labels, style, labels), None, "painting: must be an HxWx3")):
+        with pytest.raises(DoodleError, match=words):
+            region_score(*arguments, **({"names": names} if names else {}))
+    assert region_score(style, two_region_map(24, 24), style, labels).score == 1.0  # another size, same shape

@@ -166,3 +166,12 @@ def test_doors_may_pass_strings(files):
     texture = texture_request([str(files / "style.png")], str(files / "t.png"), layout=str(files / "style_sem.png"))
     assert texture.output == files / "t.png"
     assert style_map_for(str(files / "style.png")) == files / "style_sem.png"
+
+
+def test_sizes_beyond_the_pixel_limit_are_refused_before_any_map_is_resized(monkeypatch):
+    from doodle.request import output_size
+
+    monkeypatch.setenv("DOODLE_MAX_MEGAPIXELS", "1")
+    assert output_size("1000x1000") == (1000, 1000) and output_size(None) is None
+    with pytest.raises(DoodleError, match=r"^--size 30000x22500: 675 megapixels .*--max-megapixels"):
+        output_size("30000x22500")

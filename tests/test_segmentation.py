@@ -70,7 +70,7 @@ def test_never_more_labels_than_colours():
 def test_thin_images_get_a_clear_error(encoder):
     with pytest.raises(DoodleError, match="too thin"):
         cluster_segment([np.zeros((40, 1000, 3), np.float32)], encoder=encoder)
-    with pytest.raises(DoodleError, match="uint8, or floats"):
+    with pytest.raises(DoodleError, match="uint8, or finite floats"):
         segment(np.full((40, 40, 3), 255.0))
 
 
@@ -207,3 +207,34 @@ def test_network_method_maps_classes_to_fixed_colours(pair):
     assert len({tuple(c) for c in colours}) == 21 and tuple(colours[15]) == (192, 128, 128)
     assert isinstance(result, Segmentation) and (result.palette == colours).all()
     assert result.maps[0].shape == (40, 56, 3)
+
+
+def test_an_image_left_with_one_label_has_no_borders_to_merge():
+    # Noise of 300x200 clustered into one label crashed here: rag_boundary takes the max of no borders.
+    single, split = np.zeros((30, 30), int), np.repeat(np.array([[0, 1]]), 30, axis=0).repeat(15, axis=1)
+    edges = np.ones((30, 30))
+    assert list(merge_by_borders([single], [edges], 16, target=None)) == list(range(16))
+    assert len(np.unique(merge_by_borders([single, split], [edges, edges], 16, target=1)[[0, 1]])) == 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: rng.random((200, 300, 3)),  # the noise picture
+    lambda rng: np.full((40, 40, 3), 0.5),  # one colour
+    lambda rng: np.indices((64, 64)).sum(0)[..., None].repeat(3, 2) % 2,  # a one-pixel checkerboard
+])
+def test_featureless_and_noisy_pictures_get_a_map(make, encoder):
+    image = make(np.random.default_rng(0)).astype(np.float32)
+    for labels in (None, 12):
+        result = segment(image, method="cluster", labels=labels, encoder=encoder)
+        assert result.labels[0].shape == image.shape[:2] and 1 <= result.count <= 12
+
+
+def test_a_thin_image_is_named_in_its_error(encoder):
+    with pytest.raises(DoodleError, match=r"^strip\.png: 1000x40 is too thin"):
+        segment(np.zeros((40, 1000, 3), np.float32), method="cluster", names=["strip.png"], encoder=encoder)
+
+
+def test_a_too_small_image_is_named_as_the_caller_names_it():
+    # The CLI passes decoded arrays with their file names: the error named "image array" instead.
+    with pytest.raises(DoodleError, match=r"^tiny\.png: is 2x2; segmentation needs at least 32"):
+        segment([np.zeros((2, 2, 3), np.float32)], names=["tiny.png"])

@@ -399,3 +399,47 @@ def test_style_scales_add_resized_copies_to_the_bank(encoder, style_pair):
         sizes[scales] = result.record.estimated_bytes
         assert any("rescaled copies" in text for text in result.record.notes) == bool(scales)
     assert sizes[(0.75, 1.5)] > sizes[()]  # 1 + 0.56 + 2.25 times the style's patches
+
+
+def test_a_loss_that_overflows_at_once_is_an_error_not_the_starting_image(encoder, style_pair):
+    style, style_map = style_pair
+    config = PaintConfig(phases=1, iterations=5)
+    object.__setattr__(config, "style_weight", 1e300)  # past the check: float32 makes it inf
+    with pytest.raises(DoodleError, match="no longer finite.*not written; lower --style-weight"):
+        paint(style, style_map=style_map, target_map=two_region_map(32, 32), config=config, encoder=encoder)
+
+
+class TurnsNan:
+    """Wraps a loss term: its own value until the `after`-th evaluation, nan from then on."""
+
+    def __init__(self, term, after):
+        self.term, self.after, self.calls = term, after, 0
+        self.layer, self.stats = term.layer, term.stats
+
+    def __call__(self, image, features):
+        self.calls += 1
+        value = self.term(image, features)
+        return value * float("nan") if self.calls > self.after else value
+
+
+def test_a_loss_that_turns_nan_stops_the_phase_on_its_best_finite_image_and_says_so(encoder, style_pair,
+                                                                                       monkeypatch):
+    import doodle.synthesis
+
+    def poisoned_terms(*args, **kwargs):
+        terms = build_terms(*args, **kwargs)
+        for item in terms:
+            if item.name == "smoothness":
+                item.term = TurnsNan(item.term, after=3)
+        return terms
+
+    monkeypatch.setattr(doodle.synthesis, "build_terms", poisoned_terms)
+    style, style_map = style_pair
+    notes = []
+    result = paint(style, style_map=style_map, target_map=two_region_map(32, 32),
+                   config=PaintConfig(phases=1, iterations=10, tolerance=0), encoder=encoder, on_note=notes.append)
+    phase = result.record.phases[0]
+    assert phase.non_finite and phase.evaluations == 4
+    assert all(np.isfinite(value) for value in phase.losses.values()) and np.isfinite(result.image).all()
+    said = [text for text in notes if "no longer finite" in text]
+    assert len(said) == 1 and "(smoothness)" in said[0] and "--smoothness" in said[0], notes

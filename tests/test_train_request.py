@@ -36,6 +36,7 @@ def test_a_content_request_leaves_the_map_out_and_says_so(files):
     ({"steps": 0}, "--steps must be at least 1"), ({"batch": 0}, "--batch"), ({"width": 2}, "--width"),
     ({"learning_rate": float("nan")}, "--learning-rate"), ({"preview_every": -1}, "--preview-every"),
     ({"preset": "cubist"}, "doodle presets"), ({"settings": {"style_weight": -1}}, "--style-weight"),
+    ({"stability": -1.0}, "--stability must be a finite number"), ({"stability": float("inf")}, "--stability"),
 ])
 def test_bad_settings_are_one_line_errors(files, changes, message):
     with pytest.raises(DoodleError, match=message):
@@ -72,3 +73,42 @@ def test_a_content_request_lists_its_photos(files):
     (files / "empty").mkdir()
     with pytest.raises(DoodleError, match="no photos"):
         train_request(files / "style.png", files / "m.doodle", kind="content", content_dir=files / "empty")
+
+
+def test_a_model_file_that_appears_while_training_is_left_untouched(files, encoder):
+    """Without --force or --resume, a model in OUTPUT that appeared after the checks (another run,
+    a copy) is never replaced: the run's model goes beside it, every checkpoint of it, and the run
+    says so; --resume and --force write into OUTPUT."""
+    from doodle.feedforward.models import Stylizer
+
+    settings = {"style_layers": "relu1_1,relu2_1", "content_weight": 0}
+    output = files / "m.doodle"
+    request = train_request(files / "style.png", output, size=64, steps=2, width=4, preview_every=0,
+                            checkpoint_every=1, settings=settings)
+    output.write_bytes(b"another run's model")
+    notes = []
+    with pytest.raises(DoodleError, match=r"m.doodle: appeared while training .* to .*m-1.doodle$"):
+        train(request, on_note=notes.append)
+    assert output.read_bytes() == b"another run's model"
+    assert Stylizer.load(files / "m-1.doodle").step == 2 and not (files / "m-2.doodle").exists()
+    assert len(notes) == 1 and "m-1.doodle" in notes[0]
+    assert sorted(path.name for path in files.glob("*.doodle")) == ["m-1.doodle", "m.doodle"]
+    assert not list(files.glob(".*"))
+    again = train_request(files / "style.png", files / "m-1.doodle", size=64, steps=3, width=4, preview_every=0,
+                          resume=True, settings=settings)
+    stylizer, _ = train(again)
+    assert Stylizer.load(files / "m-1.doodle").step == 3 and not (files / "m-1-1.doodle").exists()
+    forced = train_request(files / "style.png", output, size=64, steps=1, width=4, preview_every=0, force=True,
+                           settings=settings)
+    train(forced)
+    assert Stylizer.load(output).step == 1
+
+
+def test_the_stability_weight_reaches_the_training_and_the_model_file(files, encoder):
+    from doodle.feedforward.models import Stylizer
+
+    losses = []
+    request = train_request(files / "style.png", files / "m.doodle", size=64, steps=1, width=4, preview_every=0,
+                            stability=7.5, settings={"style_layers": "relu1_1", "content_weight": 0})
+    train(request, callback=lambda progress: losses.append(progress.losses))
+    assert "stability" in losses[0] and Stylizer.load(files / "m.doodle").info.training["stability"] == 7.5

@@ -405,3 +405,42 @@ def test_hub_dir_is_where_torch_hub_looks_without_importing_torch(monkeypatch, t
         code = "import sys, doodle.weights as w; print(w.hub_dir()); assert 'torch' not in sys.modules"
         found = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
         assert found == torch.hub.get_dir(), variables
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch, tmp_path):
+    # The XDG spec: relative paths are invalid and must be ignored. Used as given, the cache landed in
+    # whatever folder doodle ran from.
+    monkeypatch.delenv("DOODLE_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for relative in ("cache", "./cache", "~cache-of-nobody"):
+        monkeypatch.setenv("XDG_CACHE_HOME", relative)
+        assert weights.cache_dir() == tmp_path / "home" / ".cache" / "doodle"
+    monkeypatch.setenv("XDG_CACHE_HOME", "~/elsewhere")  # ~ is expanded first: that one is absolute
+    assert weights.cache_dir() == tmp_path / "home" / "elsewhere" / "doodle"
+
+
+def test_a_truncated_vgg19_file_is_not_called_available(monkeypatch):
+    path = weights._vgg19_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights" * 1000)
+    prefix = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    monkeypatch.setattr(weights, "VGG19_URL", f"https://download.pytorch.org/models/vgg19-{prefix}.pth")
+    path = path.rename(weights._vgg19_path())
+    assert weights.describe_weights()[0]["available"] is True
+    path.write_bytes(path.read_bytes()[:3000])  # a download cut short, or a disk that filled up
+    entry = weights.describe_weights()[0]
+    assert entry["available"] is False and entry["path"] == str(path) and "damaged or truncated" in entry["note"]
+
+
+def test_a_truncated_vgg16_cache_is_not_called_available(vgg16_cache, tmp_path, monkeypatch):
+    cache = _cache_copy(vgg16_cache, tmp_path, monkeypatch)
+    assert weights.vgg16_cache_is_whole(cache)
+    monkeypatch.setattr(weights, "_onnx_path", lambda: None)
+    assert weights.describe_weights()[1]["available"] is True
+    cache.write_bytes(cache.read_bytes()[:-1000])
+    assert not weights.vgg16_cache_is_whole(cache)
+    entry = weights.describe_weights()[1]
+    assert entry["available"] is False and "damaged" in entry["note"]
+    for garbage in (b"", b"\xff" * 8, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}....."):
+        cache.write_bytes(garbage)
+        assert not weights.vgg16_cache_is_whole(cache)

@@ -7,6 +7,12 @@ crops along a random smooth border (labels in places the painting never had them
 learns labels rather than one layout). A content generator learns from photographs: a folder of
 the user's, or the colour photographs that scikit-image ships, cropped, scaled, flipped and
 colour-jittered.
+
+Stability training (ReReVST's compound regularisation, Wang et al. 2020) perturbs a batch the way
+consecutive video frames differ: `random_flow` moves it by a random smooth flow (a global shift and
+a gentle smooth deformation), `warp_batch` applies that flow (nearest sampling for label channels
+and noise, so labels stay labels and noise stays white), and `perturb_photos` adds the small
+brightness change and pixel noise a camera adds.
 """
 
 from __future__ import annotations
@@ -35,6 +41,14 @@ RECOMBINED_SHARE = 0.4  # of doodle examples: layouts recombined from two crops
 PHOTO_SIDE = 1024
 # scikit-image's colour photographs (each a function of skimage.data), used when no folder is given.
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina")
+# Stability perturbations, as shares of the crop's side so that they scale with --size: a global
+# shift of up to 3% (about 8 px at 256 px, the motion between two frames of a steady pan) plus a
+# smooth deformation of about 1% (control points a third of the side apart: zooms, parallax).
+STABILITY_SHIFT = 0.03
+STABILITY_WARP = 0.01
+STABILITY_WARP_POINTS = 4
+STABILITY_NOISE = 0.002  # sigma of the pixel noise added to photos (ReReVST: 0.001-0.002)
+STABILITY_BRIGHTNESS = 0.03  # photos brighten or darken by up to 3% (exposure flicker)
 
 
 @dataclass(frozen=True)
@@ -160,3 +174,74 @@ class PhotoExamples:
 
     def __iter__(self) -> "PhotoExamples":
         return self
+
+
+def random_flow(batch: int, hw: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """(B, H, W, 2) flows in pixels, (dx, dy) as `doodle.video.flow` has them: for each pixel of the
+    moved picture, where it was in the original. A global shift up to STABILITY_SHIFT of the side
+    plus a smooth deformation of about STABILITY_WARP of it (bicubic over a few control points)."""
+    height, width = hw
+    side = torch.tensor([width, height], dtype=torch.float32)
+    shift = (torch.rand((batch, 1, 1, 2), generator=generator) * 2 - 1) * STABILITY_SHIFT * side
+    points = torch.randn((batch, 2, STABILITY_WARP_POINTS, STABILITY_WARP_POINTS), generator=generator)
+    smooth = F.interpolate(points, size=hw, mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+    return shift + smooth * STABILITY_WARP * side
+
+
+def flow_grid(flow: torch.Tensor) -> torch.Tensor:
+    """The `F.grid_sample` grid (align_corners=False) that reads pixel (x + dx, y + dy) for (x, y)."""
+    height, width = flow.shape[1:3]
+    rows, columns = torch.meshgrid(torch.arange(height, dtype=flow.dtype, device=flow.device),
+                                   torch.arange(width, dtype=flow.dtype, device=flow.device), indexing="ij")
+    x = (2 * (columns + flow[..., 0]) + 1) / width - 1
+    y = (2 * (rows + flow[..., 1]) + 1) / height - 1
+    return torch.stack([x, y], -1)
+
+
+def warp_batch(images: torch.Tensor, flow: torch.Tensor, labels: bool = False) -> torch.Tensor:
+    """`images` (B, C, H, W) warped by `flow` (B, H, W, 2): out[y, x] = image[y + dy, x + dx],
+    bilinear (nearest for label channels and noise), border pixels replicated outside."""
+    return F.grid_sample(images, flow_grid(flow), mode="nearest" if labels else "bilinear", padding_mode="border",
+                         align_corners=False)
+
+
+def resized_flow(flow: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """`flow` (B, H, W, 2) for a picture of `hw` (a coarser level of the same picture): averaged
+    over each coarse pixel and scaled to its pixels."""
+    height, width = flow.shape[1:3]
+    coarse = F.interpolate(flow.permute(0, 3, 1, 2), size=hw, mode="area").permute(0, 2, 3, 1)
+    return coarse * torch.tensor([hw[1] / width, hw[0] / height], dtype=flow.dtype, device=flow.device)
+
+
+def inside(flow: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) 1 where the pixel a flow reads lies inside the picture (warped pixels there are
+    real; elsewhere they are replicated borders), else 0."""
+    height, width = flow.shape[1:3]
+    rows, columns = torch.meshgrid(torch.arange(height, dtype=flow.dtype, device=flow.device),
+                                   torch.arange(width, dtype=flow.dtype, device=flow.device), indexing="ij")
+    x, y = columns + flow[..., 0], rows + flow[..., 1]
+    return ((x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)).to(flow.dtype)[:, None]
+
+
+def perturb_photos(pixels: torch.Tensor, flow: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Photos (B, 3, H, W) as the next frame of a video might show them: warped by `flow`, each
+    brightened or darkened by up to STABILITY_BRIGHTNESS, plus Gaussian noise of STABILITY_NOISE."""
+    batch = pixels.shape[0]
+    brightness = 1 + (torch.rand((batch, 1, 1, 1), generator=generator) * 2 - 1) * STABILITY_BRIGHTNESS
+    noise = torch.randn(pixels.shape, generator=generator) * STABILITY_NOISE
+    return (warp_batch(pixels, flow) * brightness.to(pixels) + noise.to(pixels)).clamp(0, 1)
+
+
+def move_noise(noise: list[torch.Tensor], flow: torch.Tensor, mask: torch.Tensor,
+               fresh: list[torch.Tensor]) -> list[torch.Tensor]:
+    """A doodle generator's noise (one (B, C, h, w) per level, see `DoodleGenerator.draw_noise`)
+    carried along `flow` (B, H, W, 2) to the next frame, and `fresh` noise where `mask` (B, 1, H, W)
+    says the pixel was not visible before (uncovered, or come into the frame): the texture then
+    moves with the map, as stability training taught it (see training.stability_term)."""
+    moved = []
+    for level, new in zip(noise, fresh):
+        size = tuple(level.shape[-2:])
+        carried = warp_batch(level, resized_flow(flow, size), labels=True)
+        seen = F.interpolate(mask.to(level), size=size, mode="area") > 0.5
+        moved.append(torch.where(seen, carried, new))
+    return moved

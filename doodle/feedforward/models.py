@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..atomic import write_files
+from ..decoding import os_reason
 from ..errors import DoodleError
-from ..images import ImageLike, image_to_tensor, load_image, load_map, name_of, tensor_to_image
+from ..images import ImageLike, image_to_tensor, load_image, load_map, name_of, require_file, tensor_to_image
 from ..semantic import colour_name, label_maps
 from . import KINDS
 from .data import Example
@@ -34,6 +34,12 @@ OPTIMISER_PREFIX = "optimiser."
 # Each palette colour is drawn as a block this wide when a doodle is labelled against a model's
 # palette: several pixels, so that it counts as a solid label (see semantic.label_maps).
 SWATCH_SIDE = 8
+# A model's safetensors header is its metadata and the index of its tensors: tens of kilobytes.
+# safetensors itself accepts 100 MB of JSON; a header above this is no doodle model.
+MAX_HEADER_BYTES = 16 * 2**20
+# What a model file holds besides its header: the network's weights, and Adam's two moments of each
+# to resume training. Anything more is not a doodle model, however the metadata reads.
+COPIES_OF_THE_WEIGHTS = 3
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,35 @@ def _read_metadata(raw: str, path: Path) -> dict[str, Any]:
     meta.setdefault("style", {})
     meta.setdefault("training", {})
     return meta
+
+
+def _not_a_model(path: Path) -> DoodleError:
+    return DoodleError(f"{path}: not a doodle model (models are safetensors files made by doodle train); "
+                       "check the path")
+
+
+def _damaged(path: Path) -> DoodleError:
+    return DoodleError(f"{path}: the model file is damaged (shorter or longer than its index says: cut short in "
+                       "copying?); train it again or fetch a good copy")
+
+
+def _header_and_data_bytes(path: Path) -> tuple[int, int]:
+    """The lengths of a model file's safetensors header and of the tensor data after it, checked
+    before safetensors reads anything: a regular file (a named pipe would hang), a header of sane
+    length that starts a JSON object, and a file long enough to hold it."""
+    path = require_file(path, "model")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as stream:
+            prefix = stream.read(9)
+    except OSError as error:
+        raise DoodleError(f"{path}: cannot read the model ({os_reason(error)}); check the file") from None
+    header = int.from_bytes(prefix[:8], "little")
+    if len(prefix) < 9 or prefix[8:9] != b"{" or header > MAX_HEADER_BYTES:
+        raise _not_a_model(path)
+    if 8 + header > size:
+        raise _damaged(path)
+    return header, size - 8 - header
 
 
 def file_sha256(path: Path) -> str:
@@ -212,8 +247,10 @@ class Stylizer:
 
     # --- files ----------------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> None:
-        """Write the model atomically (a temporary file, then a rename): never half a file."""
+    def save(self, path: str | Path, *, replace: bool = True, beside: bool = False) -> Path:
+        """Write the model atomically (see doodle/atomic.py): never half a file. `replace=False`:
+        never over a file that exists when it lands; then `beside` writes it to a free numbered
+        name beside that file (`m-1.doodle`) instead of raising FileExistsError. Returns the path."""
         from safetensors.torch import save
 
         tensors = {f"network.{key}": value.detach().contiguous().cpu()
@@ -224,14 +261,8 @@ class Stylizer:
                 "palette": [list(map(int, colour)) for colour in self.info.palette], "style": self.info.style,
                 "training": {**self.info.training, "step": self.step}, "optimiser": optimiser_numbers}
         meta["sha256"] = model_digest(meta, tensors)
-        path = Path(path)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            temporary.write_bytes(save(tensors, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)}))
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        data = save(tensors, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
+        return write_files([(Path(path), lambda stream: stream.write(data))], replace=replace, beside=beside)[0]
 
     @classmethod
     def load(cls, path: str | Path) -> "Stylizer":
@@ -243,8 +274,7 @@ class Stylizer:
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)
-        if not path.is_file():
-            raise DoodleError(f"{path}: no such model file; check the path (doodle train makes one)")
+        _, data_bytes = _header_and_data_bytes(path)
         try:
             with safe_open(str(path), framework="pt") as stream:
                 raw = (stream.metadata() or {}).get(METADATA_KEY)
@@ -253,22 +283,29 @@ class Stylizer:
                 meta = _read_metadata(raw, path)
                 info = ModelInfo(meta["kind"], meta["architecture"], [tuple(c) for c in meta["palette"]],
                                  meta["style"], meta["training"], meta["format_version"])
-                network = build_network(info.kind, info.architecture)
-                expected = {f"network.{key}": tuple(value.shape) for key, value in network.state_dict().items()}
+                with torch.device("meta"):  # the network's shapes and sizes, without its memory
+                    blueprint = build_network(info.kind, info.architecture).state_dict()
+                expected = {f"network.{key}": tuple(value.shape) for key, value in blueprint.items()}
                 found = {key: tuple(stream.get_slice(key).get_shape()) for key in stream.keys()
                          if key.startswith("network.")}
                 if found != expected:
                     raise DoodleError(f"{path}: the model's weights do not fit the network its metadata describes; "
                                       "train it again")
+                weight_bytes = sum(value.numel() * value.element_size() for value in blueprint.values())
+                if data_bytes > COPIES_OF_THE_WEIGHTS * weight_bytes:
+                    raise DoodleError(f"{path}: holds more data than a model of the network it describes (its weights "
+                                      "and Adam's moments); not a doodle model, check the path")
                 tensors = {key: stream.get_tensor(key) for key in stream.keys()}
         except DoodleError:
             raise
-        except (SafetensorError, OSError, ValueError, RuntimeError, TypeError):
-            raise DoodleError(f"{path}: not a doodle model (models are safetensors files made by doodle train); "
-                              "check the path") from None
+        except SafetensorError as error:
+            raise (_damaged(path) if "incomplete metadata" in str(error) else _not_a_model(path)) from None
+        except (OSError, ValueError, RuntimeError, TypeError):
+            raise _not_a_model(path) from None
         if meta.get("sha256") != model_digest({k: v for k, v in meta.items() if k != "sha256"}, tensors):
             raise DoodleError(f"{path}: the model does not match its checksum (damaged or changed since it was "
                               "written); train it again or fetch a good copy")
+        network = build_network(info.kind, info.architecture)
         network.load_state_dict({key[len("network."):]: value for key, value in tensors.items()
                                  if key.startswith("network.")})
         optimiser_tensors = {key: value for key, value in tensors.items() if key.startswith(OPTIMISER_PREFIX)}

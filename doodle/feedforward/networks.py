@@ -81,19 +81,33 @@ class DoodleGenerator(nn.Module):
                                    for level in range(levels - 1))
         self.head = nn.Conv2d(widths[0], 3, 1)
 
-    def forward(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        height, width = labels.shape[-2:]
+    def level_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
+        """The (H, W) of each level a picture of height x width uses, finest first."""
         sizes = [(max(1, round(height / 2**level)), max(1, round(width / 2**level))) for level in range(self.levels)]
         # Levels narrower than 2 pixels would give instance norm nothing to normalise: a small
         # picture starts at a finer level.
-        active = max(1, sum(1 for size in sizes if min(size) >= 2))
+        return sizes[:max(1, sum(1 for size in sizes if min(size) >= 2))]
+
+    def draw_noise(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """The noise a pass over `labels` draws from `generator`, one (B, noise, h, w) per level,
+        finest first (drawn coarsest first, as `forward` does): to hand to `forward`, moved or not."""
+        sizes = self.level_sizes(*labels.shape[-2:])
+        noise = [torch.empty(0)] * len(sizes)
+        for level, size in reversed(list(enumerate(sizes))):
+            noise[level] = torch.randn((labels.shape[0], self.noise_channels, *size), generator=generator,
+                                       device=labels.device if generator is None else generator.device).to(labels)
+        return noise
+
+    def forward(self, labels: torch.Tensor, generator: torch.Generator | None = None,
+                noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """`noise` (from `draw_noise`, for these labels' size) replaces the noise drawn from `generator`:
+        stability training and video move it with the content."""
+        noise = self.draw_noise(labels, generator) if noise is None else noise
         x = None
-        for level in reversed(range(active)):
-            size = sizes[level]
+        for level in reversed(range(len(noise))):
+            size = tuple(noise[level].shape[-2:])
             guide = labels if level == 0 else F.interpolate(labels, size=size, mode="area")
-            noise = torch.randn((labels.shape[0], self.noise_channels, *size), generator=generator,
-                                device=labels.device if generator is None else generator.device).to(labels)
-            branch = self.branches[level](torch.cat([guide, noise], 1))
+            branch = self.branches[level](torch.cat([guide, noise[level].to(labels)], 1))
             x = branch if x is None else self.joins[level](torch.cat([upsample_to(x, size), branch], 1))
         return to_pixels(x, self.head)
 

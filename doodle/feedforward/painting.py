@@ -12,15 +12,38 @@ import torch.nn.functional as F
 
 from ..config import PaintConfig
 from ..errors import DoodleError
-from ..images import ImageLike, resize_image, tensor_to_image
+from ..images import ImageLike, name_of, resize_image, tensor_to_image
+from ..inputs import declared_shape
+from ..meminfo import available_ram
+from ..memory import MEMORY_HEADROOM, format_bytes
 from ..records import PaintRecord, PaintResult
 from .models import Stylizer
+
+
+def painting_bytes(model: Stylizer, hw: tuple[int, int]) -> int:
+    """Peak memory of one forward pass at `hw`, generously: the input channels, a few of the widest
+    feature maps alive at once at full size (inference frees the rest as it goes), and the output."""
+    channels = model.info.labels + 3 + 4 * int(model.info.architecture.get("width", 16)) + 6
+    return hw[0] * hw[1] * channels * 4
+
+
+def refuse_unfitting_painting(model: Stylizer, source: ImageLike, size_hw: tuple[int, int] | None) -> None:
+    """Refuse, before anything is decoded or allocated, a painting that cannot fit in memory: the
+    source is encoded at its own size first, so both sizes count."""
+    source_hw = declared_shape(source, "map" if model.info.kind == "doodle" else "image")
+    largest = max([source_hw] + ([size_hw] if size_hw is not None else []), key=lambda hw: hw[0] * hw[1])
+    needed, free = painting_bytes(model, largest), available_ram()
+    if free is not None and needed > MEMORY_HEADROOM * free:
+        what = f"--size {largest[1]}x{largest[0]}" if largest is size_hw else name_of(source, "the input")
+        raise DoodleError(f"{what}: painting at {largest[1]}x{largest[0]} needs about {format_bytes(needed)} but "
+                          f"{format_bytes(free)} is free; use a smaller --size or a smaller input")
 
 
 def model_painting(model: Stylizer, source: ImageLike, size_hw: tuple[int, int] | None, seed: int = 0,
                    on_note: Callable[[str], None] | None = None) -> np.ndarray:
     """`model`'s painting of a doodle or photo, at `size_hw` (height, width) or the source's own size.
     A map is resized with nearest neighbours (no new labels), a photo with antialiasing."""
+    refuse_unfitting_painting(model, source, size_hw)
     inputs = model.input_tensor(source, on_note)
     if size_hw is not None and tuple(inputs.shape[-2:]) != tuple(size_hw):
         inputs = (F.interpolate(inputs, size=size_hw, mode="nearest") if model.info.kind == "doodle"

@@ -7,6 +7,9 @@ Gram and per-label Gram losses, the content loss and smoothness, weighted by the
 presets. The content term compares a doodle example with the painting under it (recombined layouts
 have none), and a photo example with the photo. Adam updates the network.
 
+With a `stability` weight the batch is also painted perturbed as the next frame of a video would
+show it (`stability_term`), and the network learns to paint that as its first painting, moved.
+
 Nothing here prints: each step is reported to a callback as a `TrainProgress`, and `train` returns
 the trained `Stylizer` with a `TrainRecord`.
 """
@@ -26,7 +29,7 @@ import torch
 from ..config import PaintConfig
 from ..encoder import VGGEncoder
 from ..images import image_to_tensor
-from ..interrupts import deferred_interrupts
+from ..interrupts import deferred_interrupts, signal_of
 from ..layers import check_layers
 from ..matching import resolve_matcher
 from ..optimise import encode
@@ -34,11 +37,24 @@ from ..plan import pick_device, resolve_precision
 from ..semantic import one_hot
 from ..style_bank import StyleCopy, style_copies
 from ..terms import build_terms
-from .data import DoodleExamples, Example, PhotoExamples, skimage_photos
+from .data import (
+    DoodleExamples,
+    Example,
+    PhotoExamples,
+    inside,
+    perturb_photos,
+    random_flow,
+    resized_flow,
+    skimage_photos,
+    warp_batch,
+)
 from .models import ModelInfo, Stylizer
 
 # Added to the seed of the network's noise, so that it is a stream apart from the examples'.
 NOISE_SEED_OFFSET = 1_000_003
+# ... and the stability term's perturbations another, so that a run with the term sees the same
+# examples and noise as one without it.
+PERTURBATION_SEED_OFFSET = 2_000_003
 # The learning rate falls along a half cosine to this share of its start by the last step.
 FINAL_LEARNING_RATE = 0.1
 
@@ -53,6 +69,7 @@ class TrainSettings:
     learning_rate: float = 2e-3
     width: int = 16  # channels of the generator (see networks.py)
     seed: int = 0
+    stability: float = 0.0  # weight of the stability term (0 = off; see stability_term)
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,7 @@ class TrainRecord:
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, seconds, total loss)
     seconds: float = 0.0
     interrupted: bool = False
+    stop_signal: int | None = None  # the signal that stopped it (Ctrl-C's SIGINT, SIGTERM, SIGHUP)
     notes: list[str] = field(default_factory=list)
 
 
@@ -115,6 +133,31 @@ def example_loss(painted: torch.Tensor, features: dict[str, torch.Tensor], examp
     return {item.name: item.weight * item.term(painted, features) for item in terms}
 
 
+def stability_term(network: torch.nn.Module, kind: str, inputs: torch.Tensor, painted: torch.Tensor,
+                   noise: list[torch.Tensor] | None, generator: torch.Generator) -> torch.Tensor:
+    """ReReVST's compound regularisation (Wang et al. 2020): mean |warp(G(x)) - G(x')| over the
+    pixels the warp reads from inside the picture, where x' is the batch `inputs` moved by a random
+    smooth flow (`data.random_flow`) and `painted` = G(x).
+
+    Photos are warped bilinearly and get a small brightness change and pixel noise as well. Maps
+    are warped with nearest sampling (labels stay labels). A doodle generator also paints from
+    noise (`noise`, the noise `painted` was made with): G(x') gets that noise moved by the same flow
+    (per level, nearest, so it stays white noise). With the noise held still instead, the term
+    could only be met by ignoring the noise, which is the network's source of texture; with the
+    noise moved, the term asks only that the painting move with the map. A video painted with a
+    doodle model is then steadiest with its noise moved along the map's motion, and where nothing
+    moves (one seed for the whole clip) it is steady anyway."""
+    flow = random_flow(inputs.shape[0], tuple(inputs.shape[-2:]), generator).to(inputs.device)
+    if kind == "doodle":
+        moved_noise = [warp_batch(level, resized_flow(flow, tuple(level.shape[-2:])), labels=True) for level in noise]
+        repainted = network(warp_batch(inputs, flow, labels=True), noise=moved_noise)
+    else:
+        repainted = network(perturb_photos(inputs, flow, generator))
+    valid = inside(flow)
+    difference = (warp_batch(painted, flow) - repainted).abs() * valid
+    return difference.sum() / (painted.shape[1] * valid.sum()).clamp_min(1.0)
+
+
 def learning_rate_at(step: int, steps: int, start: float) -> float:
     """Half-cosine decay from `start` to FINAL_LEARNING_RATE of it."""
     progress = min(1.0, step / max(1, steps))
@@ -126,8 +169,9 @@ def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: 
           callback: Callable[[TrainProgress], None] | None = None) -> TrainRecord:
     """Train `stylizer`'s network in place from its current step up to `settings.steps`.
 
-    Ctrl-C stops after the step under way and returns with `record.interrupted` set; the network
-    then holds the last finished step, so the model is usable and can be resumed."""
+    A stop signal (Ctrl-C, SIGTERM, SIGHUP) stops after the step under way and returns with
+    `record.interrupted` and `record.stop_signal` set; the network then holds the last finished
+    step, so the model is usable and can be resumed."""
     network = stylizer.network
     device = stylizer.device
     network.train()
@@ -142,6 +186,8 @@ def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: 
     # The network's noise draws its own stream, apart from the examples' (seeded from the same
     # settings in data.py): two streams from one seed would move together.
     generator = torch.Generator().manual_seed(NOISE_SEED_OFFSET + settings.seed + stylizer.step)
+    perturbations = torch.Generator().manual_seed(PERTURBATION_SEED_OFFSET + settings.seed + stylizer.step)
+    kind = stylizer.info.kind
     with deferred_interrupts() as interrupt:
         try:
             while stylizer.step < settings.steps and not interrupt.asked:
@@ -149,7 +195,9 @@ def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: 
                     group["lr"] = learning_rate_at(stylizer.step, settings.steps, settings.learning_rate)
                 batch = [example.to(device) for example in (next(examples) for _ in range(settings.batch))]
                 inputs = torch.cat([stylizer.network_input(example) for example in batch])
-                painted = network(inputs, generator)
+                # The noise drawn here is what network(inputs, generator) would draw: the same stream.
+                noise = network.draw_noise(inputs, generator) if kind == "doodle" else None
+                painted = network(inputs, noise=noise) if kind == "doodle" else network(inputs, generator)
                 features = encode(encoder, painted, target.layers, target.precision)
                 parts: dict[str, torch.Tensor] = {}
                 for index, example in enumerate(batch):
@@ -157,6 +205,9 @@ def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: 
                     for name, value in example_loss(painted[index: index + 1], one, example, target, config,
                                                     encoder).items():
                         parts[name] = parts.get(name, 0.0) + value / len(batch)
+                if settings.stability > 0:
+                    parts["stability"] = settings.stability * stability_term(network, kind, inputs, painted, noise,
+                                                                             perturbations)
                 total = sum(parts.values())
                 optimiser.zero_grad()
                 total.backward()
@@ -168,9 +219,9 @@ def train(stylizer: Stylizer, examples: DoodleExamples | PhotoExamples, target: 
                 if callback is not None:
                     callback(TrainProgress(stylizer.step, settings.steps, {k: v.item() for k, v in parts.items()},
                                            elapsed, stylizer))
-            record.interrupted = interrupt.asked
-        except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread
-            record.interrupted = True
+            record.interrupted, record.stop_signal = interrupt.asked, interrupt.signum
+        except KeyboardInterrupt as stop:  # a second stop signal, or Ctrl-C outside the main thread
+            record.interrupted, record.stop_signal = True, signal_of(stop)
         finally:
             network.eval()
             record.seconds = time.perf_counter() - started
@@ -186,7 +237,8 @@ def new_stylizer(kind: str, style_name: str, style_sha256: str, style: np.ndarra
     info = ModelInfo(kind, architecture, colours,
                      {"name": style_name, "sha256": style_sha256, "width": style.shape[1], "height": style.shape[0]},
                      {"config": config_settings(config), "size": settings.size, "steps": settings.steps,
-                      "batch": settings.batch, "learning_rate": settings.learning_rate, "seed": settings.seed})
+                      "batch": settings.batch, "learning_rate": settings.learning_rate, "seed": settings.seed,
+                      "stability": settings.stability})
     # The network's first weights come from the seed (the same seed, the same model). Only the CPU
     # generator is seeded (torch.manual_seed would seed every GPU's too), and put back afterwards.
     with torch.random.fork_rng(devices=[]):

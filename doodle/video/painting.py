@@ -1,0 +1,238 @@
+"""Painting a clip frame by frame, for `doodle video` (see doodle/video_request.py for the rules).
+
+Each painted frame is written, atomically, into the work folder as soon as it is done, so that a
+stop (Ctrl-C, a signal, a crash) keeps every finished frame and `--resume` continues from the next;
+the video is encoded from those frames at the end and takes its name only when complete.
+
+By optimisation, the first frame is painted as `doodle paint` paints a picture; every later frame
+starts from the previous painting warped by the optical flow between the two input frames, and a
+temporal loss holds it there wherever that flow can be trusted (Ruder, Dosovitskiy and Brox, 2016).
+A model paints every frame in one pass, with the same noise for all of them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import DoodleError
+from ..images import check_map_matches, read_image, to_uint8, write_image
+from ..video_request import VideoRequest
+from .clips import FRAME_NAME, Clip, ClipWriter, frame_files, open_clip
+
+Note = Callable[[str], None]
+PENDING_WRITES = 2  # frames being written while the next is painted
+
+
+@dataclass(frozen=True)
+class FrameDone:
+    """One frame painted: its number (from 1), of how many (None when the clip does not say)."""
+
+    number: int
+    total: int | None
+    seconds: float
+    evaluations: int = 0
+
+
+@dataclass
+class ClipRecord:
+    painted: int = 0  # frames painted by this run
+    resumed_from: int = 0  # frames already painted when it began
+    seconds: float = 0.0
+    written: Path | None = None  # the video (or folder) written, when the run finished
+    interrupted: bool = False
+    frame_seconds: list[float] = field(default_factory=list)
+
+
+def painted_frames(folder: Path) -> list[Path]:
+    """The frames a run left in its work folder, frame_00001.png onwards without a gap."""
+    if not folder.is_dir():
+        return []
+    found = {path.name: path for path in frame_files(folder)}
+    frames = []
+    while FRAME_NAME.format(len(frames) + 1) in found:
+        frames.append(found[FRAME_NAME.format(len(frames) + 1)])
+    return frames
+
+
+def at_size(frame: np.ndarray, out_hw: tuple[int, int], is_map: bool) -> np.ndarray:
+    """A uint8 frame at (height, width): maps with nearest neighbours (no new colours), photos antialiased."""
+    if frame.shape[:2] == tuple(out_hw):
+        return frame
+    method = Image.Resampling.NEAREST if is_map else Image.Resampling.LANCZOS
+    return np.asarray(Image.fromarray(frame).resize((out_hw[1], out_hw[0]), method))
+
+
+class ModelPainter:
+    """Every frame in one forward pass of a trained model."""
+
+    def __init__(self, request: VideoRequest, out_hw: tuple[int, int], on_note: Note) -> None:
+        from ..feedforward.models import Stylizer
+
+        self.model = Stylizer.load(request.model)
+        kind = self.model.info.kind
+        if request.doodles and kind != "doodle":
+            raise DoodleError(f"{request.model}: a content model repaints photos; drop --doodles, or give a doodle "
+                              "model for a clip of doodles")
+        self.is_map = kind == "doodle"
+        self.seed, self.out_hw, self.on_note = request.config.seed, out_hw, on_note
+
+    def paint(self, index: int, frame: np.ndarray, map_frame: np.ndarray | None, previous) -> tuple[np.ndarray, int]:
+        from ..feedforward.painting import model_painting
+
+        notes = self.on_note if index == 0 else None  # a borrowed label is said once, not every frame
+        return model_painting(self.model, frame, self.out_hw, self.seed, notes), 0
+
+
+class OptimisationPainter:
+    """Every frame by the optimisation engine, later frames warm-started and held by a temporal loss."""
+
+    def __init__(self, request: VideoRequest, out_hw: tuple[int, int], on_note: Note, on_evaluation) -> None:
+        from ..encoder import load_encoder
+        from ..plan import pick_device
+
+        self.request, self.on_note, self.on_evaluation = request, on_note, on_evaluation
+        self.is_map = request.doodles
+        self.encoder = load_encoder(request.config.model, request.config.pooling, pick_device(request.config.device))
+        self.style_maps: list | None = list(request.style_maps) if any(request.style_maps) else None
+        self.labeller = None
+        self.out_hw = out_hw
+
+    def make_labeller(self, first: np.ndarray) -> None:
+        """--auto-maps: a labeller fitted once (on the style's own map, or on the style and the first
+        frame segmented together), then applied to every frame, so labels keep their colours."""
+        from segmentation.frames import fit_labeller
+
+        from ..images import load_image
+
+        styles = [load_image(path) for path in self.request.styles]
+        if self.style_maps is None:
+            from segmentation import segment
+
+            made = segment([*styles, first.astype(np.float32) / 255], method="cluster",
+                           names=[*map(str, self.request.styles), "the first frame"], encoder=self.encoder)
+            self.style_maps = made.maps[: len(styles)]
+            self.labeller = fit_labeller(styles, self.style_maps, encoder=self.encoder)
+            self.on_note(f"made the maps automatically (cluster method: {', '.join(made.names[k] for k in made.present)})"
+                         "; every frame is labelled like the first")
+        else:
+            from ..images import load_map
+
+            self.labeller = fit_labeller(styles, [load_map(path) for path in self.style_maps], encoder=self.encoder)
+
+    def paint(self, index: int, frame: np.ndarray, map_frame: np.ndarray | None, previous) -> tuple[np.ndarray, int]:
+        from ..synthesis import paint
+        from ..temporal import TemporalGuide
+        from .flow import flow_and_mask, warp
+
+        request = self.request
+        if request.make_maps:
+            if self.labeller is None:
+                self.make_labeller(frame)
+            map_frame = self.labeller.label(frame)
+        guide = None
+        if previous is not None:
+            previous_input, previous_painting = previous
+            current = at_size(frame, self.out_hw, self.is_map)
+            flow, mask = flow_and_mask(previous_input, current)
+            guide = TemporalGuide(warp(previous_painting, flow), mask, request.temporal_weight)
+        picture = frame.astype(np.float32) / 255
+        result = paint(list(request.styles), style_map=self.style_maps,
+                       content=None if self.is_map else picture,
+                       content_map=map_frame if not self.is_map else None,
+                       target_map=frame if self.is_map else None,
+                       size=request.size, config=request.frame_config(index), callback=self.on_evaluation,
+                       on_note=self.on_note if index == 0 else None, encoder=self.encoder, guide=guide)
+        if result.record.interrupted:  # half a frame is no frame: stop before it is kept
+            raise KeyboardInterrupt
+        return result.image, sum(phase.evaluations for phase in result.record.phases)
+
+
+def check_map_clip(clip: Clip, maps: Clip) -> None:
+    """A clip of maps goes frame for frame with its photos: the same number, the same proportions."""
+    if clip.frame_count is not None and maps.frame_count is not None and clip.frame_count != maps.frame_count:
+        raise DoodleError(f"{maps.path}: has {maps.frame_count} frames but {clip.path} has {clip.frame_count}; give "
+                          "the map clip made for this clip")
+    check_map_matches(clip.size[::-1], maps.size[::-1], str(clip.path), str(maps.path))
+
+
+def paint_clip(request: VideoRequest, *, on_frame: Callable[[FrameDone], None], on_note: Note,
+               on_evaluation=None, stop_asked: Callable[[], None] = lambda: None) -> ClipRecord:
+    """Paint `request.clip` into `request.output`. `stop_asked` is called between frames and raises
+    KeyboardInterrupt to stop (the CLI's deferred Ctrl-C); the finished frames are kept either way."""
+    started = time.perf_counter()
+    clip = open_clip(request.clip)
+    maps = open_clip(request.map_clip) if request.map_clip is not None else None
+    if maps is not None:
+        check_map_clip(clip, maps)
+    out_hw = (request.size[1], request.size[0]) if request.size is not None else (clip.size[1], clip.size[0])
+    done = painted_frames(request.work_dir)
+    if done and not (request.resume or request.force):
+        raise DoodleError(f"{request.work_dir}: holds {len(done)} painted frames of an earlier run; pass --resume to "
+                          "continue it, or --force to start over")
+    if request.force:
+        for path in done:
+            path.unlink(missing_ok=True)
+        done = []
+    record = ClipRecord(resumed_from=len(done))
+    painter = (ModelPainter(request, out_hw, on_note) if request.model is not None
+               else OptimisationPainter(request, out_hw, on_note, on_evaluation))
+    start = len(done)
+    previous = None
+    frames: Iterator[np.ndarray] = clip.frames(max(0, start - 1))
+    map_frames: Iterator[np.ndarray | None] = maps.frames(max(0, start - 1)) if maps is not None else iter(lambda: None, 0)
+    if start > 0:  # the frame before the first to paint, and its painting: the warm start
+        previous = (at_size(next(frames), out_hw, painter.is_map), read_image(done[-1]))
+        next(map_frames)
+    if start and clip.frame_count is not None and start >= clip.frame_count:
+        on_note(f"all {start} frames were painted already; encoding them")
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: list[Future] = []
+        try:
+            for index, frame in enumerate(frames, start):
+                stop_asked()
+                map_frame = next(map_frames)
+                began = time.perf_counter()
+                painted, evaluations = painter.paint(index, frame, map_frame, previous)
+                pending.append(writer.submit(write_image, request.work_dir / FRAME_NAME.format(index + 1),
+                                             to_uint8(painted)))
+                while len(pending) > PENDING_WRITES:
+                    pending.pop(0).result()
+                previous = (at_size(frame, out_hw, painter.is_map), painted)
+                record.painted += 1
+                record.frame_seconds.append(time.perf_counter() - began)
+                on_frame(FrameDone(index + 1, clip.frame_count, record.frame_seconds[-1], evaluations))
+            for future in pending:
+                future.result()
+        except KeyboardInterrupt:
+            for future in pending:  # frames already handed to the writer are finished, and kept
+                future.result()
+            record.interrupted = True
+            record.seconds = time.perf_counter() - started
+            return record
+        except OSError as error:
+            raise DoodleError(f"{request.work_dir}: cannot write a painted frame ({error.strerror or error}); "
+                              "free some space or choose another --output, then --resume") from None
+    stop_asked()
+    record.written = encode(request, clip, on_note) if request.kind != "frames" else request.output
+    record.seconds = time.perf_counter() - started
+    return record
+
+
+def encode(request: VideoRequest, clip: Clip, on_note: Note) -> Path:
+    """The painted frames as the output video (with the clip's sound), then the work folder goes."""
+    frames = painted_frames(request.work_dir)
+    if not frames:
+        raise DoodleError(f"{request.clip}: no frame was painted, so no video was written")
+    with ClipWriter(request.output, clip.rate, audio_from=clip, force=request.force, on_note=on_note) as writer:
+        for path in frames:
+            writer.write(to_uint8(read_image(path)))
+    shutil.rmtree(request.work_dir, ignore_errors=True)
+    return writer.written or request.output

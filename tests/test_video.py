@@ -1,0 +1,118 @@
+"""`doodle video` end to end on tiny clips made here: by a model and by optimisation, resuming after
+a stop, and the one-line errors for clips that cannot be painted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from doodle.cli import app
+from doodle.errors import DoodleError
+from doodle.video.clips import ClipWriter, open_clip
+from doodle.video.motion import animated_doodle
+from doodle.video.painting import FrameDone, paint_clip, painted_frames
+from doodle.video_request import video_request
+
+from .helpers import BLUE, RED, textured_style, two_region_map
+
+FAST = ["--phases", "1", "--iterations", "2", "--frame-iterations", "2", "--quiet"]
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A style with its map, an animated doodle of that map's colours (6 frames, 48x48) as a video and
+    as a folder of frames, and a tiny doodle model of the style."""
+    Image.fromarray((textured_style(48, 48) * 255).astype(np.uint8)).save(tmp_path / "style.png")
+    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "style_sem.png")
+    clip = animated_doodle(two_region_map(48, 48, BLUE, RED), frames=6, shapes=2, seed=1)
+    for target in (tmp_path / "doodle.mp4", tmp_path / "doodle_in"):
+        with ClipWriter(target, 12) as writer:
+            for frame in clip.frames:
+                writer.write(frame)
+    from .test_feedforward import tiny_model
+
+    stylizer, *_ = tiny_model()
+    stylizer.save(tmp_path / "m.doodle")
+    return tmp_path
+
+
+def test_a_model_paints_every_frame_into_a_video(files):
+    result = run("video", files / "doodle.mp4", "--model", files / "m.doodle", "-o", files / "out.mp4", "-q")
+    assert result.exit_code == 0, result.output
+    painted = open_clip(files / "out.mp4")
+    assert painted.frame_count == 6 and painted.size == (48, 48) and painted.fps == 12
+    assert not (files / "out_frames").exists()  # the work folder goes once the video is written
+    assert "6 frames painted" in result.output
+
+
+def test_optimisation_paints_a_doodle_clip_into_frames(files):
+    result = run("video", files / "doodle_in", "--doodles", "--style", files / "style.png", "-o", files / "frames",
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    frames = painted_frames(files / "frames")
+    assert len(frames) == 6 and Image.open(frames[0]).size == (48, 48)
+
+
+def test_a_stopped_run_keeps_its_frames_and_resumes(files):
+    request = video_request(files / "doodle_in", files / "out.mp4", doodles=True, styles=[files / "style.png"],
+                            settings={"phases": 1, "iterations": 2})
+    calls = []
+
+    def stop_after_two() -> None:
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+
+    done: list[FrameDone] = []
+    record = paint_clip(request, on_frame=done.append, on_note=lambda text: None, stop_asked=stop_after_two)
+    assert record.interrupted and record.painted == 2 and [d.number for d in done] == [1, 2]
+    assert len(painted_frames(request.work_dir)) == 2 and not (files / "out.mp4").exists()
+    with pytest.raises(DoodleError, match="--resume to continue"):
+        paint_clip(request, on_frame=done.append, on_note=lambda text: None)
+    resumed = video_request(files / "doodle_in", files / "out.mp4", doodles=True, styles=[files / "style.png"],
+                            resume=True, settings={"phases": 1, "iterations": 2})
+    record = paint_clip(resumed, on_frame=done.append, on_note=lambda text: None)
+    assert record.resumed_from == 2 and record.painted == 4 and [d.number for d in done[2:]] == [3, 4, 5, 6]
+    assert open_clip(files / "out.mp4").frame_count == 6 and not request.work_dir.exists()
+
+
+@pytest.mark.parametrize("case", ["not a video", "no frames", "mismatched maps", "resume and force", "model and style",
+                                  "doodles without a style map", "existing output"])
+def test_clips_that_cannot_be_painted_get_one_line(files, case):
+    clip, extra = files / "doodle.mp4", []
+    if case == "not a video":
+        clip = files / "noise.mp4"
+        clip.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+        extra = ["--model", files / "m.doodle"]
+    elif case == "no frames":
+        clip = files / "empty"
+        clip.mkdir()
+        extra = ["--model", files / "m.doodle"]
+    elif case == "mismatched maps":
+        maps = files / "maps"
+        with ClipWriter(maps, 12) as writer:
+            for _ in range(3):
+                writer.write(two_region_map(48, 48))
+        extra = ["--style", files / "style.png", "--maps", maps]
+    elif case == "resume and force":
+        extra = ["--model", files / "m.doodle", "--resume", "--force"]
+    elif case == "model and style":
+        extra = ["--model", files / "m.doodle", "--style", files / "style.png"]
+    elif case == "doodles without a style map":
+        (files / "style_sem.png").unlink()
+        extra = ["--style", files / "style.png", "--doodles"]
+    elif case == "existing output":
+        (files / "out.mp4").write_bytes(b"precious")
+        extra = ["--model", files / "m.doodle"]
+    result = run("video", clip, "-o", files / "out.mp4", *extra, *FAST)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    if case == "existing output":
+        assert (files / "out.mp4").read_bytes() == b"precious"
