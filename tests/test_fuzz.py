@@ -125,11 +125,14 @@ def command_for(role: str, hostile: Path, folder: Path) -> list[str]:
         "train --style": ["train", "--style", hostile, "--style-map", style_map, "--size", "64", "--steps", "1",
                           "--batch", "1", "--width", "4", "--preview-every", "0", "-o",
                           str(folder / "out" / "m.doodle"), "-q"],
+        "video": ["video", hostile, "--model", folder / "m.doodle", "-o", str(folder / "out" / "clip.mp4"), "-q"],
+        "video --style": ["video", hostile, "--doodles", "--style", style, "--style-map", style_map, "-o",
+                          str(folder / "out" / "frames"), *FAST],
     }[role]
 
 
 ROLES = ["paint --style", "paint --content", "paint --map", "paint --style-map", "paint --init", "texture",
-         "segment", "score painting", "score --map", "train --style"]
+         "segment", "score painting", "score --map", "train --style", "video", "video --style"]
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +142,9 @@ def good_files():
         Image.fromarray(picture(0)).save(folder / "style.png")
         Image.fromarray(two_region_map(64, 64)).save(folder / "style_sem.png")
         Image.fromarray(two_region_map(64, 64)).save(folder / "doodle.png")
+        from .test_feedforward import tiny_model
+
+        tiny_model()[0].save(folder / "m.doodle")
         yield folder
 
 
@@ -159,7 +165,7 @@ def run_in(folder: Path, args: list) -> object:
     return CliRunner().invoke(app, [str(arg) for arg in args])
 
 
-@settings(max_examples=70, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(role=st.sampled_from(ROLES), kind=st.sampled_from(KINDS), name=st.sampled_from(NAMES),
        cut=st.floats(0.0, 1.0), seed=st.integers(0, 2**16))
 def test_every_command_survives_hostile_files(good_files, monkeypatch, role, kind, name, cut, seed):
@@ -171,7 +177,7 @@ def test_every_command_survives_hostile_files(good_files, monkeypatch, role, kin
             hostile.write_bytes(hostile_bytes(kind, cut, seed))
         except OSError:  # a name this file system refuses: the file is given anyway, and must be reported missing
             pass
-        for good in ("style.png", "style_sem.png", "doodle.png"):
+        for good in ("style.png", "style_sem.png", "doodle.png", "m.doodle"):
             (folder / good).symlink_to(good_files / good)
         check_outcome(run_in(folder, command_for(role, hostile, folder)), folder)
 
