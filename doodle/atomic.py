@@ -111,11 +111,14 @@ def _clean_once(folder: Path) -> None:
         clean_stale(folder)
 
 
-def stage(target: Path, write: Writer) -> Path:
+def stage(target: Path, write: Writer, made: list[Path] | None = None) -> Path:
     """Write a staging file for `target` with `write(stream)`, flushed to disk; returns its path.
-    On any failure (or a stop signal) the staging file is removed and the error goes on."""
+    On any failure (or a stop signal) the staging file is removed and the error goes on. `made`
+    hears the path before the file exists, so a caller's cleanup knows it whenever a signal strikes."""
     _clean_once(target.parent)
     staged = staging_path(target)
+    if made is not None:
+        made.append(staged)
     # 0o666 less the umask: the file gets the user's usual permissions (mkstemp's would be 0600).
     handle = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -178,7 +181,7 @@ def write_files(outputs: Sequence[tuple[Path, Writer]], *, replace: bool, beside
     staged: list[Path] = []
     try:
         for target, (_, write) in zip(targets, outputs):
-            staged.append(stage(target, write))
+            stage(target, write, staged)
         number = 0
         while True:
             names = targets if number == 0 else [beside_name(target, number) for target in targets]
@@ -190,5 +193,6 @@ def write_files(outputs: Sequence[tuple[Path, Writer]], *, replace: bool, beside
                 if not beside or number > MAX_BESIDE:
                     raise
     finally:
-        for path in staged:  # landed ones are links of these, or renamed away already
-            path.unlink(missing_ok=True)
+        with held_signals():  # a signal now would leave the rest behind
+            for path in staged:  # landed ones are links of these, or renamed away already
+                path.unlink(missing_ok=True)

@@ -53,10 +53,6 @@ class VideoRequest:
         the output folder itself for a frames output, else OUT_frames/ beside the video."""
         return self.output if self.kind == "frames" else self.output.with_name(self.output.stem + "_frames")
 
-    @property
-    def with_maps(self) -> bool:
-        return self.make_maps or self.map_clip is not None or self.doodles and self.model is None
-
     def frame_config(self, index: int) -> PaintConfig:
         """The first frame is painted as `doodle paint` would; later frames start from the previous
         painting, warped, so one phase at full size with `frame_iterations` evaluations does."""
@@ -89,6 +85,11 @@ def video_request(clip: PathLike, output: PathLike, *, styles: Sequence[PathLike
     if clip.resolve() == output.resolve():
         raise DoodleError(f"{output}: the output would overwrite the clip; choose another --output")
     check_output_folder(output)
+    work_dir = VideoRequest(clip, output, kind, doodles).work_dir
+    for given, flag in ((clip, "the clip"), (map_clip, "--maps")):
+        if given is not None and path_exists(given) and given.resolve() == work_dir.resolve():
+            raise DoodleError(f"{output}: its frames would be kept in {work_dir}, which is {flag}; choose another "
+                              "--output")
     if not (0 <= temporal_weight <= MAX_TEMPORAL_WEIGHT):
         raise DoodleError(f"--temporal-weight {temporal_weight:g}: give a weight from 0 to {MAX_TEMPORAL_WEIGHT:g}")
     settings = dict(settings or {})

@@ -18,6 +18,16 @@ from doodle.interrupts import (
 )
 
 
+@pytest.fixture(autouse=True)
+def stop_signals_as_in_a_terminal():
+    """These tests send real signals to this process: give it a terminal's handlers, whatever the
+    runner inherited (nohup ignores SIGHUP, a background job SIGINT)."""
+    wanted = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_DFL}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
 def ctrl_c() -> None:
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(0.05)  # Python runs the handler at the next bytecode of the main thread

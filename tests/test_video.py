@@ -83,7 +83,7 @@ def test_a_stopped_run_keeps_its_frames_and_resumes(files):
 
 
 @pytest.mark.parametrize("case", ["not a video", "no frames", "mismatched maps", "resume and force", "model and style",
-                                  "doodles without a style map", "existing output"])
+                                  "doodles without a style map", "existing output", "frames kept in the clip"])
 def test_clips_that_cannot_be_painted_get_one_line(files, case):
     clip, extra = files / "doodle.mp4", []
     if case == "not a video":
@@ -110,9 +110,27 @@ def test_clips_that_cannot_be_painted_get_one_line(files, case):
     elif case == "existing output":
         (files / "out.mp4").write_bytes(b"precious")
         extra = ["--model", files / "m.doodle"]
-    result = run("video", clip, "-o", files / "out.mp4", *extra, *FAST)
+    output = files / "out.mp4"
+    if case == "frames kept in the clip":  # out.mp4 keeps its frames in out_frames/: never the clip's own folder
+        clip = (files / "doodle_in").rename(files / "out_frames")
+        extra = ["--model", files / "m.doodle", "--force"]
+    result = run("video", clip, "-o", output, *extra, *FAST)
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in result.output, result.output
     if case == "existing output":
         assert (files / "out.mp4").read_bytes() == b"precious"
+    if case == "frames kept in the clip":
+        assert len(painted_frames(clip)) == 6  # untouched
+
+
+def test_auto_maps_label_every_frame_of_a_photo_clip_like_the_style_map(files):
+    from doodle.video.motion import photo_pan
+
+    pan = photo_pan(size=(64, 48), frames=3)
+    with ClipWriter(files / "pan", 12) as writer:
+        for frame in pan.frames:
+            writer.write(frame)
+    result = run("video", files / "pan", "--style", files / "style.png", "--auto-maps", "-o", files / "painted", *FAST)
+    assert result.exit_code == 0, result.output
+    assert len(painted_frames(files / "painted")) == 3

@@ -327,7 +327,8 @@ class Stylizer:
                   + f"; {sum(p.numel() for p in self.network.parameters()):,} weights"),
                  ("labels", ", ".join(colour_name(np.array(colour)) for colour in info.palette) or "none (no map)"),
                  ("training", f"{self.step} of {training.get('steps', '?')} steps, {training.get('seconds', 0):.0f} s, "
-                              f"{training.get('size', '?')} px crops, batch {training.get('batch', '?')}"),
+                              f"{training.get('size', '?')} px crops, batch {training.get('batch', '?')}"
+                              + (f", stability {training['stability']:g}" if training.get("stability") else "")),
                  ("settings", ", ".join(f"{key} {value}" for key, value in sorted(training.get('config', {}).items()))
                   or "defaults"),
                  ("format", f"version {info.format_version}")]
