@@ -28,6 +28,7 @@ def stop_signals_as_in_a_terminal():
     for signum, handler in previous.items():
         signal.signal(signum, handler)
 
+
 def ctrl_c() -> None:
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(0.05)  # Python runs the handler at the next bytecode of the main thread
