@@ -240,7 +240,7 @@ def train(
     batch: int = typer.Option(2, help="Examples per step."),
     width: int = typer.Option(16, help="Channels of the generator: wider paints finer and runs slower."),
     train_rate: float = typer.Option(2e-3, "--learning-rate", help="Adam's step size at the start; it falls along a half cosine to a tenth."),
-    stability: float = typer.Option(0.0, help="Weight of a term that keeps the painting steady when the input moves, brightens or gets noisy, for video (0 = off; try 5: higher is steadier but flatter)."),
+    stability: float = typer.Option(0.0, help="Weight of a term that keeps the painting steady when the input moves, brightens or gets noisy, for video (0 = off; try 10: higher is steadier but flatter)."),
     preview_every: int = typer.Option(50, help="Write OUTPUT_preview.png, the model's painting of the style's own map (or a photo), every N steps (0 = off)."),
     checkpoint_every: int = typer.Option(50, help="Write the model every N steps (0 = only at the end)."),
     resume: bool = typer.Option(False, "--resume", help="Train the model in OUTPUT further, up to --steps."),
