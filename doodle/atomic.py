@@ -171,6 +171,23 @@ def land(pairs: Sequence[tuple[Path, Path]], replace: bool) -> None:
             raise
 
 
+def land_free(staged: Sequence[Path], targets: Sequence[Path], *, replace: bool, beside: bool) -> list[Path]:
+    """`land` the staged files at `targets`, all or none; returns the names they took. Without
+    `replace`, where a target appeared meanwhile: with `beside` at the first free numbered names
+    beside the targets (the same number for all, so a painting and its map stay a pair), else
+    FileExistsError names the target."""
+    number = 0
+    while True:
+        names = list(targets) if number == 0 else [beside_name(target, number) for target in targets]
+        try:
+            land(list(zip(staged, names)), replace)
+            return names
+        except FileExistsError:
+            number += 1
+            if not beside or number > MAX_BESIDE:
+                raise
+
+
 def write_files(outputs: Sequence[tuple[Path, Writer]], *, replace: bool, beside: bool = False) -> list[Path]:
     """Write several files as one (all or none), each through a staging file; returns their paths.
 
@@ -182,16 +199,7 @@ def write_files(outputs: Sequence[tuple[Path, Writer]], *, replace: bool, beside
     try:
         for target, (_, write) in zip(targets, outputs):
             stage(target, write, staged)
-        number = 0
-        while True:
-            names = targets if number == 0 else [beside_name(target, number) for target in targets]
-            try:
-                land(list(zip(staged, names)), replace)
-                return names
-            except FileExistsError:
-                number += 1
-                if not beside or number > MAX_BESIDE:
-                    raise
+        return land_free(staged, targets, replace=replace, beside=beside)
     finally:
         with held_signals():  # a signal now would leave the rest behind
             for path in staged:  # landed ones are links of these, or renamed away already

@@ -357,15 +357,16 @@ class ClipWriter:
         if self.kind == "frames":
             self.written = self.path if self.count else None
         elif self.kind == "gif" and self._gif:
-            self.written = self._land(lambda target: atomic.write_files([(target, self._gif_writer())],
-                                                                        replace=self.force)[0])
+            self.written = self._land(lambda: atomic.write_files([(self.path, self._gif_writer())],
+                                                                 replace=self.force, beside=self.beside)[0])
             self._gif = []
         elif self._video is not None:
             with self._encoding():
                 staged = self._video.finish()
             self._video = None
             try:
-                self.written = self._land(lambda target: _land_staged(staged, target, self.force))
+                self.written = self._land(lambda: atomic.land_free([staged], [self.path], replace=self.force,
+                                                                   beside=self.beside)[0])
             finally:
                 staged.unlink(missing_ok=True)  # a link of the landed file, or what failed to land
         return self.written
@@ -377,20 +378,17 @@ class ClipWriter:
             self._video = None
         self._gif = []
 
-    def _land(self, land: Callable[[Path], Path]) -> Path:
-        """`land(target)` at the output's name or, with `beside`, at the first free one beside it."""
-        for number in range(atomic.MAX_BESIDE + 1):
-            target = self.path if number == 0 else atomic.beside_name(self.path, number)
-            try:
-                return land(target)
-            except FileExistsError:
-                if not self.beside:
-                    break
-            except OSError as error:
-                raise DoodleError(f"{target}: cannot write the clip ({os_reason(error)}); check the free space and "
-                                  "the folder's permissions") from None
-        raise DoodleError(f"{self.path}: appeared while the clip was painted and is left untouched; pass --force to "
-                          "overwrite it or choose another output")
+    def _land(self, land: Callable[[], Path]) -> Path:
+        """Run `land` (the output's name, or with `beside` the first free one beside it), each failure
+        one line."""
+        try:
+            return land()
+        except FileExistsError:
+            raise DoodleError(f"{self.path}: appeared while the clip was painted and is left untouched; pass --force "
+                              "to overwrite it or choose another output") from None
+        except OSError as error:
+            raise DoodleError(f"{self.path}: cannot write the clip ({os_reason(error)}); check the free space and the "
+                              "folder's permissions") from None
 
     def _gif_writer(self) -> Callable:
         # GIF counts in hundredths of a second: the delays are rounded so that their sum keeps the
@@ -400,8 +398,3 @@ class ClipWriter:
         first, rest = self._gif[0], self._gif[1:]
         return lambda stream: first.save(stream, format="GIF", save_all=True, append_images=rest, duration=delays,
                                          loop=0)
-
-
-def _land_staged(staged: Path, target: Path, replace: bool) -> Path:
-    atomic.land([(staged, target)], replace)
-    return target
