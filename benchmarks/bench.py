@@ -103,6 +103,24 @@ def run_in_subprocess(spec: dict) -> dict:
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
+def samples() -> Path:
+    """The paper's sample images, or exit with where to put them."""
+    from doodle.samples import samples_dir
+
+    folder = samples_dir()
+    if not (folder / "Monet.jpg").is_file():
+        sys.exit(f"{folder}: the sample images are not here; set DOODLE_SAMPLES to their folder")
+    return folder
+
+
+def header(title: str) -> None:
+    """A result table's heading: the machine, the command that made it and the date."""
+    print(f"## {title}\n")
+    print(f"- machine: {machine()}")
+    print(f"- command: `python benchmarks/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}`")
+    print(f"- date: {datetime.date.today().isoformat()}\n")
+
+
 def machine() -> str:
     import torch
 

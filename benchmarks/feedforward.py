@@ -15,10 +15,8 @@ $DOODLE_SAMPLES, else ../shared/samples; they are never copied into the project.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
@@ -26,25 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import machine  # noqa: E402
+from bench import header, samples  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def samples() -> Path:
-    from doodle.samples import samples_dir
-
-    folder = samples_dir()
-    if not (folder / "Monet.jpg").is_file():
-        sys.exit(f"{folder}: the sample images are not here; set DOODLE_SAMPLES to their folder")
-    return folder
-
-
-def header(title: str) -> None:
-    print(f"## {title}\n")
-    print(f"- machine: {machine()}")
-    print(f"- command: `python benchmarks/feedforward.py {shlex.join(sys.argv[1:])}`")
-    print(f"- date: {datetime.date.today().isoformat()}\n")
 
 
 def coastline_score(image) -> float:

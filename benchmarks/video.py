@@ -23,8 +23,6 @@ $DOODLE_SAMPLES, else ../shared/samples; they are never copied into the project.
 from __future__ import annotations
 
 import argparse
-import datetime
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -32,29 +30,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import machine, parse_overrides  # noqa: E402
+from bench import header, parse_overrides, samples  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = ("pan", "doodle")
 # Per frame at 256 px wide: the pan moves 3 px right and 1 px down and zooms 1% closer (pixels scale
 # with --size); the doodle's shapes move 1-4 px a frame.
 PAN, ZOOM = (3.0, 1.0), 1.01
-
-
-def samples() -> Path:
-    from doodle.samples import samples_dir
-
-    folder = samples_dir()
-    if not (folder / "Monet.jpg").is_file():
-        sys.exit(f"{folder}: the sample images are not here; set DOODLE_SAMPLES to their folder")
-    return folder
-
-
-def header(title: str) -> None:
-    print(f"## {title}\n")
-    print(f"- machine: {machine()}")
-    print(f"- command: `python benchmarks/video.py {shlex.join(sys.argv[1:])}`")
-    print(f"- date: {datetime.date.today().isoformat()}\n")
 
 
 def parse_size(text: str) -> tuple[int, int]:

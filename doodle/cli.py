@@ -21,7 +21,7 @@ from . import __version__
 from . import request as requests
 from . import train_request as trainings
 from .cli_console import console, fail, handles_errors, note, printable, say, short_name, show_notes  # noqa: F401
-from .cli_options import paint_settings, preset_option, setting_option, typed_settings
+from .cli_options import paint_settings, setting_option, typed_settings
 from .cli_video import video
 from .config import presets
 from .decoding import MAX_MEGAPIXELS_HELP, set_max_megapixels
@@ -196,6 +196,7 @@ def list_presets() -> None:
 
 @app.command()
 @handles_errors()
+@paint_settings(["style_loss", "style_layers", "style_weight", "smoothness", "phases", "iterations"], from_preset=True)
 def texture(
     ctx: typer.Context,
     references: list[Path] = typer.Argument(..., help="Reference images of one style; their maps X_sem.png are used when all have one."),
@@ -205,17 +206,12 @@ def texture(
     map_: Optional[Path] = typer.Option(None, "--map", help="Layout of the exemplar in the references' map colours. Default: the first reference's map."),
     no_maps: bool = typer.Option(False, "--no-maps", help="Ignore the references' maps: one texture for the whole image."),
     preset: str = typer.Option("painterly", help="Preset whose loss and layers to use (doodle presets); flags below override it."),
-    style_loss: Optional[str] = preset_option("style_loss"),
-    style_layers: Optional[str] = preset_option("style_layers"),
-    style_weight: Optional[float] = preset_option("style_weight"),
-    smoothness: Optional[float] = preset_option("smoothness"),
-    phases: Optional[int] = preset_option("phases"),
-    iterations: Optional[int] = preset_option("iterations"),
     seed: int = setting_option("seed"),
     model: str = setting_option("model"),
     device: str = setting_option("device"),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT (and its map) if they exist."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
+    **settings,
 ) -> None:
     """Make one style exemplar from several references: usable directly as --style, per label with maps."""
     request = requests.texture_request(references, output, weights=weights_, size=size, layout=map_,
@@ -228,6 +224,8 @@ def texture(
 
 @app.command()
 @handles_errors("interrupted; OUTPUT holds the last checkpoint, if one was written")
+@paint_settings(["style_loss", "style_layers", "style_weight", "content_weight", "smoothness", "semantic_weight"],
+                from_preset=True)
 def train(
     ctx: typer.Context,
     style: Path = typer.Option(..., help="The painting whose style the model learns."),
@@ -246,16 +244,11 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Train the model in OUTPUT further, up to --steps."),
     force: bool = typer.Option(False, "--force", "-f", help="Start over, replacing the model in OUTPUT."),
     preset: str = typer.Option(trainings.TRAIN_PRESET, help="Preset whose losses and layers to train with (doodle presets); flags below override it. Gram losses train several times faster than the patch loss."),
-    style_loss: Optional[str] = preset_option("style_loss"),
-    style_layers: Optional[str] = preset_option("style_layers"),
-    style_weight: Optional[float] = preset_option("style_weight"),
-    content_weight: Optional[float] = preset_option("content_weight"),
-    smoothness: Optional[float] = preset_option("smoothness"),
-    semantic_weight: Optional[float] = preset_option("semantic_weight"),
     seed: int = setting_option("seed"),
     model: str = setting_option("model"),
     device: str = setting_option("device"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
+    **settings,
 ) -> None:
     """Train a feed-forward model of STYLE: it then paints doodles (or photos) in one pass (doodle paint --model)."""
     request = trainings.train_request(style, output, style_map=style_map, kind=kind, content_dir=content_dir,

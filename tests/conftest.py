@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from doodle.encoder import load_encoder
 from doodle.weights import WeightsUnavailable
 
-from .helpers import textured_style, two_region_map
+from .helpers import BLUE, RED, textured_style, two_region_map
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +28,13 @@ def encoder():
 @pytest.fixture
 def style_pair():
     return textured_style(48, 48), two_region_map(48, 48)
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A folder with a 48x48 style (style.png), its map (style_sem.png) and a doodle at half size in
+    the map's colours (doodle.png): what the command-line tests paint."""
+    Image.fromarray((textured_style(48, 48) * 255).astype(np.uint8)).save(tmp_path / "style.png")
+    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "style_sem.png")
+    Image.fromarray(two_region_map(24, 24, BLUE, RED)).save(tmp_path / "doodle.png")  # half size is fine
+    return tmp_path

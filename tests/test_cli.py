@@ -12,15 +12,6 @@ from .helpers import BLUE, RED, disc, halves, stripes_and_dots, textured_style, 
 FAST = ["--phases", "1", "--iterations", "3", "--quiet"]
 
 
-@pytest.fixture
-def files(tmp_path):
-    style = tmp_path / "style.png"
-    Image.fromarray((textured_style(48, 48) * 255).astype(np.uint8)).save(style)
-    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "style_sem.png")
-    Image.fromarray(two_region_map(24, 24, BLUE, RED)).save(tmp_path / "doodle.png")  # half size is fine
-    return tmp_path
-
-
 def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 

@@ -1,24 +1,12 @@
 """What the CLI prints is text: file names cannot drive the terminal, forge lines or be read as markup."""
 
-import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from doodle.cli import app, printable
 
-from .helpers import BLUE, RED, textured_style, two_region_map
-
 FAST = ["--phases", "1", "--iterations", "3", "--quiet"]
 HOSTILE = "a\x1b[31mred\nfake error"  # a colour escape and a newline that would forge a line
-
-
-@pytest.fixture
-def files(tmp_path):
-    Image.fromarray((textured_style(48, 48) * 255).astype(np.uint8)).save(tmp_path / "style.png")
-    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "style_sem.png")
-    Image.fromarray(two_region_map(24, 24, BLUE, RED)).save(tmp_path / "doodle.png")
-    return tmp_path
 
 
 def run(*args):

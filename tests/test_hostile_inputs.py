@@ -27,16 +27,14 @@ FAST = ["--phases", "1", "--iterations", "2", "--quiet"]
 
 
 @pytest.fixture
-def files(tmp_path, monkeypatch):
+def files(files, monkeypatch):
+    """conftest's style, map and doodle, with a photo and its map, and a bomb."""
     # The limit follows the free memory unless set; a test sets it only through monkeypatch.
     monkeypatch.delenv("DOODLE_MAX_MEGAPIXELS", raising=False)
-    Image.fromarray((textured_style(48, 48) * 255).astype(np.uint8)).save(tmp_path / "style.png")
-    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "style_sem.png")
-    Image.fromarray((textured_style(48, 48, seed=1) * 255).astype(np.uint8)).save(tmp_path / "photo.png")
-    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "photo_sem.png")
-    Image.fromarray(two_region_map(24, 24, BLUE, RED)).save(tmp_path / "doodle.png")
-    (tmp_path / "bomb.png").write_bytes(png_declaring(100_000, 100_000))  # 10 gigapixels declared
-    return tmp_path
+    Image.fromarray((textured_style(48, 48, seed=1) * 255).astype(np.uint8)).save(files / "photo.png")
+    Image.fromarray(two_region_map(48, 48)).save(files / "photo_sem.png")
+    (files / "bomb.png").write_bytes(png_declaring(100_000, 100_000))  # 10 gigapixels declared
+    return files
 
 
 def run(*args):

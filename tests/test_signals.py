@@ -8,23 +8,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from doodle.interrupts import exit_code
 
-from .helpers import BLUE, RED, textured_style, two_region_map
-
 STARTED_WITHIN = 120  # seconds; the run itself is a 24x24 painting, the rest is starting python and torch
-
-
-@pytest.fixture
-def files(tmp_path):
-    Image.fromarray((textured_style(48, 48) * 255).astype(np.uint8)).save(tmp_path / "style.png")
-    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "style_sem.png")
-    Image.fromarray(two_region_map(24, 24, BLUE, RED)).save(tmp_path / "doodle.png")
-    return tmp_path
 
 
 def as_in_a_terminal() -> None:
