@@ -217,11 +217,7 @@ def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: Path
     if model is not None:
         request = model_paint_request(model, styles, output, content=content, doodle=doodle, size=size, force=force,
                                       seed=int(settings.get("seed", 0)))
-        ignored = sorted(name for name in settings if name != "seed")
-        if ignored or preset is not None:
-            flags = ", ".join(["--preset"] * (preset is not None) + ["--" + name.replace("_", "-") for name in ignored])
-            request = replace(request, notes=(f"{flags}: for optimisation; a model paints with what it learnt",))
-        return request
+        return replace(request, notes=model_ignores(settings, preset))
     if not styles:
         raise DoodleError("give --style (the painting whose style to copy), or --model NAME.doodle")
     config = config_for(preset, settings)
@@ -253,6 +249,22 @@ def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: Path
     return request
 
 
+def model_ignores(settings: Mapping[str, Any], preset: str | None) -> tuple[str, ...]:
+    """The note for settings given with a trained model, which paints with what it learnt (the seed
+    still picks its noise)."""
+    ignored = sorted(name for name in settings if name != "seed")
+    if not ignored and preset is None:
+        return ()
+    flags = ", ".join(["--preset"] * (preset is not None) + ["--" + name.replace("_", "-") for name in ignored])
+    return (f"{flags}: for optimisation; a model paints with what it learnt",)
+
+
+def refuse_styles_with_model(model: Path, styles: Sequence[PathLike]) -> None:
+    if styles:
+        raise DoodleError(f"{model}: a model paints in the style it learnt; drop --style, or drop --model to "
+                          "paint by optimisation")
+
+
 def _model_file(settings: dict[str, Any]) -> Path | None:
     """--model takes VGG weights (auto, vgg19, vgg16) or a trained model file: take the file out."""
     value = settings.get("model")
@@ -267,9 +279,7 @@ def model_paint_request(model: Path, styles: Sequence[Path], output: Path, *, co
                         seed: int = 0) -> PaintRequest:
     """Check a painting by a trained model: a doodle model paints `doodle` (default: the output's
     sidecar map), a content model repaints `content`."""
-    if styles:
-        raise DoodleError(f"{model}: a model paints in the style it learnt; drop --style, or drop --model to "
-                          "paint by optimisation")
+    refuse_styles_with_model(model, styles)
     if content is not None:
         require_file(content, "image")
         target = None

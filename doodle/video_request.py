@@ -18,7 +18,16 @@ from typing import Any
 from .config import PaintConfig
 from .errors import DoodleError
 from .images import check_output_folder, path_exists, require_file, sidecar_map_path
-from .request import PathLike, _model_file, as_path, config_for, output_size, resolve_map_paths
+from .request import (
+    PathLike,
+    _model_file,
+    as_path,
+    config_for,
+    model_ignores,
+    output_size,
+    refuse_styles_with_model,
+    resolve_map_paths,
+)
 from .video.clips import output_kind
 
 # How strongly a frame holds the previous painting where the flow carries it. The style terms total
@@ -99,15 +108,11 @@ def video_request(clip: PathLike, output: PathLike, *, styles: Sequence[PathLike
     base = VideoRequest(clip, output, kind, doodles, size=output_size(size), resume=resume, force=force,
                         temporal_weight=temporal_weight)
     if model is not None:
-        if styles:
-            raise DoodleError(f"{model}: a model paints in the style it learnt; drop --style, or drop --model to "
-                              "paint by optimisation")
+        refuse_styles_with_model(model, styles)
         if map_clip is not None or auto_maps:
             raise DoodleError(f"{model}: a model needs no maps of the clip; drop --maps and --auto-maps")
-        ignored = sorted(name for name in settings if name != "seed")
-        notes = (f"{', '.join('--' + name.replace('_', '-') for name in ignored)}: for optimisation; a model paints "
-                 "with what it learnt",) if ignored or preset else ()
-        return replace(base, model=model, config=PaintConfig(seed=int(settings.get("seed", 0))), notes=notes)
+        return replace(base, model=model, config=PaintConfig(seed=int(settings.get("seed", 0))),
+                       notes=model_ignores(settings, preset))
     if not styles:
         raise DoodleError("give --style (the painting whose style to copy), or --model NAME.doodle")
     if doodles and (map_clip is not None or auto_maps):

@@ -134,3 +134,10 @@ def test_auto_maps_label_every_frame_of_a_photo_clip_like_the_style_map(files):
     result = run("video", files / "pan", "--style", files / "style.png", "--auto-maps", "-o", files / "painted", *FAST)
     assert result.exit_code == 0, result.output
     assert len(painted_frames(files / "painted")) == 3
+
+
+def test_settings_given_with_a_model_are_named_in_one_note(files):
+    request = video_request(files / "doodle.mp4", files / "out.mp4", preset="painterly",
+                            settings={"model": str(files / "m.doodle"), "seed": 3, "style_weight": 2.0})
+    assert request.model == files / "m.doodle" and request.config.seed == 3
+    assert request.notes == ("--preset, --style-weight: for optimisation; a model paints with what it learnt",)
