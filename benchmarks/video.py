@@ -5,6 +5,7 @@
     python benchmarks/video.py models --clip doodle --model out/video/monet.doodle out/video/monet-stable.doodle
     python benchmarks/video.py optimise                  # the pan clip: each frame alone, then the temporal path
     python benchmarks/video.py optimise --clip doodle -- --iterations 20   # any doodle paint setting after --
+    python benchmarks/video.py speed --model out/ff/gogh.doodle --size 512x384 --frames 48 240
 
 The clips come from doodle/video/motion.py, so the flow between frames is exact and no estimator
 is needed to score them: "pan" is a camera panning and zooming across a scikit-image photograph
@@ -12,7 +13,10 @@ is needed to score them: "pan" is a camera panning and zooming across a scikit-i
 map's colours moving over it. The warping error is the mean absolute difference between each
 painted frame and the previous painted frame warped by the true flow, over the pixels visible in
 both (0 to 1; lower is steadier); the input clip's own error is printed with it. Frames per second
-count the painting alone (the clip is made in memory, nothing is decoded or encoded).
+of `models` and `optimise` count the painting alone (the clip is made in memory, nothing is decoded
+or encoded); `speed` times the real command end to end: the pan clip is written as an mp4 first,
+then `doodle video --model` runs in a fresh process, as a user runs it, and the wall time from its
+start to its exit (Python and torch start-up, decoding, painting, encoding) divides the frames.
 
 Results are Markdown tables headed by the machine, the command and the date; the latest are kept in
 benchmarks/README.md. Paintings go to --out (default out/video) as animated GIFs; `clips` writes
@@ -208,6 +212,38 @@ def optimise(arguments: argparse.Namespace) -> None:
               f"{warping_error(painted, clip.flows, clip.masks):.4f} |", flush=True)
 
 
+def speed(arguments: argparse.Namespace) -> None:
+    """`doodle video --model` end to end, in a fresh process, on the pan clip encoded as an mp4."""
+    import re
+    import subprocess
+    import tempfile
+
+    from doodle.video.clips import ClipWriter
+
+    header(f"doodle video --model {arguments.model.name} end to end, {arguments.size[0]}x{arguments.size[1]}")
+    print("| frames | --precision | wall s (whole command) | frames/s (whole command) | "
+          "open clip to written video, s | frames/s (the painting loop) |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as folder:
+        for frames in arguments.frames:
+            source = Path(folder) / f"pan-{frames}.mp4"
+            with ClipWriter(source, 24) as writer:
+                for frame in make_clip("pan", arguments.size, frames).frames:
+                    writer.write(frame)
+            for precision in arguments.precision:
+                command = [sys.executable, "-m", "doodle", "video", str(source), "--model", str(arguments.model),
+                           "--output", str(Path(folder) / "painted.mp4"), "--force", "--precision", precision]
+                started = time.perf_counter()
+                done = subprocess.run(command, capture_output=True, text=True)
+                wall = time.perf_counter() - started
+                if done.returncode:
+                    sys.exit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+                said = re.search(r"in ([0-9.]+) s, ([0-9.]+) frames/s", done.stderr)
+                clip_seconds, loop_rate = (said.group(1), said.group(2)) if said else ("?", "?")
+                print(f"| {frames} | {precision} | {wall:.1f} | {frames / wall:.2f} | {clip_seconds} | {loop_rate} |",
+                      flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -222,22 +258,27 @@ def main() -> None:
                      help="later frames of the temporal path: one phase of N iterations (0 = as the first frame)")
     sub.add_argument("--true-flow", action="store_true", help="warp by the clip's exact flow, not DIS's estimate")
     sub.add_argument("settings", nargs="*", help="doodle paint settings after --, e.g. -- --iterations 20")
+    sub = commands.add_parser("speed", help="doodle video --model end to end on the pan clip, in a fresh process")
+    sub.add_argument("--model", type=Path, required=True, help="a content model")
+    sub.add_argument("--frames", type=int, nargs="+", default=[48, 240], help="clip lengths to time")
+    sub.add_argument("--precision", nargs="+", default=["fp32", "bf16"], help="as doodle video's --precision")
     for name, sub in commands.choices.items():
-        if name != "clips":
+        if name not in ("clips", "speed"):
             sub.add_argument("--clip", choices=CLIPS, default="pan")
-        sub.add_argument("--frames", type=int, default=12)
+        if name != "speed":
+            sub.add_argument("--frames", type=int, default=12)
         sub.add_argument("--size", type=parse_size, default=(256, 192), help="WIDTHxHEIGHT of the frames")
         sub.add_argument("--seed", type=int, default=0)
         sub.add_argument("--out", type=Path, default=ROOT / "out" / "video")
     arguments = parser.parse_args()
-    if arguments.frames < 2:
+    if min(arguments.frames if isinstance(arguments.frames, list) else [arguments.frames]) < 2:
         sys.exit("--frames must be at least 2")
     if getattr(arguments, "temporal_weight", 0) is None:
         from doodle.video_request import DEFAULT_TEMPORAL_WEIGHT
 
         arguments.temporal_weight = DEFAULT_TEMPORAL_WEIGHT
     arguments.out.mkdir(parents=True, exist_ok=True)
-    {"clips": clips, "models": models, "optimise": optimise}[arguments.command](arguments)
+    {"clips": clips, "models": models, "optimise": optimise, "speed": speed}[arguments.command](arguments)
 
 
 if __name__ == "__main__":

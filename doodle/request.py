@@ -216,7 +216,7 @@ def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: Path
     model = _model_file(settings)
     if model is not None:
         request = model_paint_request(model, styles, output, content=content, doodle=doodle, size=size, force=force,
-                                      seed=int(settings.get("seed", 0)))
+                                      config=model_config(settings))
         return replace(request, notes=model_ignores(settings, preset))
     if not styles:
         raise DoodleError("give --style (the painting whose style to copy), or --model NAME.doodle")
@@ -249,10 +249,18 @@ def paint_request(styles: Sequence[PathLike], output: PathLike, *, content: Path
     return request
 
 
+MODEL_SETTINGS = ("seed", "precision")  # the settings a trained model's painting follows
+
+
+def model_config(settings: Mapping[str, Any]) -> PaintConfig:
+    """The settings of a painting by a trained model: its seed and precision, checked as any config."""
+    return PaintConfig(**{name: settings[name] for name in MODEL_SETTINGS if name in settings})
+
+
 def model_ignores(settings: Mapping[str, Any], preset: str | None) -> tuple[str, ...]:
     """The note for settings given with a trained model, which paints with what it learnt (the seed
-    still picks its noise)."""
-    ignored = sorted(name for name in settings if name != "seed")
+    still picks its noise, --precision its arithmetic)."""
+    ignored = sorted(name for name in settings if name not in MODEL_SETTINGS)
     if not ignored and preset is None:
         return ()
     flags = ", ".join(["--preset"] * (preset is not None) + ["--" + name.replace("_", "-") for name in ignored])
@@ -276,7 +284,7 @@ def _model_file(settings: dict[str, Any]) -> Path | None:
 
 def model_paint_request(model: Path, styles: Sequence[Path], output: Path, *, content: Path | None = None,
                         doodle: Path | None = None, size: str | None = None, force: bool = False,
-                        seed: int = 0) -> PaintRequest:
+                        config: PaintConfig = PaintConfig()) -> PaintRequest:
     """Check a painting by a trained model: a doodle model paints `doodle` (default: the output's
     sidecar map), a content model repaints `content`."""
     refuse_styles_with_model(model, styles)
@@ -290,7 +298,7 @@ def model_paint_request(model: Path, styles: Sequence[Path], output: Path, *, co
         require_file(target, "map")
     output = check_writable(output, [path for path in (model, content, target) if path is not None], force)
     return PaintRequest((), (), content, target, output, output_size(size),
-                        PaintConfig(seed=seed), model=model, force=force)
+                        config, model=model, force=force)
 
 
 def texture_request(references: Sequence[PathLike], output: PathLike, *, weights: str | None = None,

@@ -23,6 +23,7 @@ from .request import (
     _model_file,
     as_path,
     config_for,
+    model_config,
     model_ignores,
     output_size,
     refuse_styles_with_model,
@@ -111,7 +112,7 @@ def video_request(clip: PathLike, output: PathLike, *, styles: Sequence[PathLike
         refuse_styles_with_model(model, styles)
         if map_clip is not None or auto_maps:
             raise DoodleError(f"{model}: a model needs no maps of the clip; drop --maps and --auto-maps")
-        return replace(base, model=model, config=PaintConfig(seed=int(settings.get("seed", 0))),
+        return replace(base, model=model, config=model_config(settings),
                        notes=model_ignores(settings, preset))
     if not styles:
         raise DoodleError("give --style (the painting whose style to copy), or --model NAME.doodle")

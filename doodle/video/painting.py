@@ -1,8 +1,10 @@
 """Painting a clip frame by frame, for `doodle video` (see doodle/video_request.py for the rules).
 
-Each painted frame is written, atomically, into the work folder as soon as it is done, so that a
-stop (Ctrl-C, a signal, a crash) keeps every finished frame and `--resume` continues from the next;
-the video is encoded from those frames at the end and takes its name only when complete.
+Each painted frame goes, in a writer thread while the next one is painted, into the output as it
+comes (a video or GIF encoded on the fly, taking its name only when complete; or the output
+folder's numbered PNGs) and, for a video or GIF, into the work folder as a resume point. A stop
+(Ctrl-C, a signal, a crash) drops the half-encoded video but keeps every finished frame, and
+`--resume` encodes the kept frames again before it paints on from the next one.
 
 By optimisation, the first frame is painted as `doodle paint` paints a picture; every later frame
 starts from the previous painting warped by the optical flow between the two input frames, and a
@@ -26,10 +28,14 @@ from .. import atomic
 from ..errors import DoodleError
 from ..images import check_map_matches, make_parent, read_image, to_uint8
 from ..video_request import VideoRequest
-from .clips import FRAME_NAME, Clip, ClipWriter, frame_files, open_clip
+from .clips import FRAME_NAME, Clip, ClipWriter, as_frame, frame_files, open_clip
 
 Note = Callable[[str], None]
 PENDING_WRITES = 2  # frames being written while the next is painted
+# A video's resume points. JPEG at quality 95 writes a 512x384 frame in under 1 ms where even
+# uncompressed PNG takes 8 (a model paints about 5 frames a second, so this is the budget), and its
+# loss is below the video's own. A folder output's frames are the output: PNG, lossless.
+RESUME_NAME = "frame_{:05d}.jpg"
 
 
 @dataclass(frozen=True)
@@ -52,23 +58,60 @@ class ClipRecord:
     frame_seconds: list[float] = field(default_factory=list)
 
 
-def write_frame(path: Path, frame: np.ndarray) -> None:
-    """A painted frame into the work folder, atomically. Light compression: these PNGs live only
-    until the video is encoded, and level 1 writes in a third of the default's time."""
+def write_resume_point(path: Path, frame: np.ndarray) -> None:
+    """A painted frame into the work folder, atomically, as JPEG (see RESUME_NAME)."""
     picture = Image.fromarray(frame)
     make_parent(path)
-    atomic.write_files([(path, lambda stream: picture.save(stream, format="PNG", compress_level=1))], replace=True)
+    atomic.write_files([(path, lambda stream: picture.save(stream, format="JPEG", quality=95))], replace=True)
 
 
-def painted_frames(folder: Path) -> list[Path]:
-    """The frames a run left in its work folder, frame_00001.png onwards without a gap."""
+def kept_frame_name(request: VideoRequest) -> str:
+    """How the frames kept for --resume are named: the output's own PNGs, or a video's resume points."""
+    return FRAME_NAME if request.kind == "frames" else RESUME_NAME
+
+
+def painted_frames(folder: Path, name: str = FRAME_NAME) -> list[Path]:
+    """The frames a run left in `folder` (named like `name`, from 1) without a gap."""
     if not folder.is_dir():
         return []
     found = {path.name: path for path in frame_files(folder)}
     frames = []
-    while FRAME_NAME.format(len(frames) + 1) in found:
-        frames.append(found[FRAME_NAME.format(len(frames) + 1)])
+    while name.format(len(frames) + 1) in found:
+        frames.append(found[name.format(len(frames) + 1)])
     return frames
+
+
+class FrameSink:
+    """Where painted frames go: the output, and a video's resume points. Used from one thread at a
+    time (the writer thread while painting); `abort` leaves the resume points and nothing else."""
+
+    def __init__(self, request: VideoRequest, clip: Clip, kept: int, on_note: Note) -> None:
+        self.request, self.kept = request, kept
+        self.name = kept_frame_name(request)
+        self.writer = ClipWriter(request.output, clip.rate, audio_from=clip, force=request.force,
+                                 start=kept if request.kind == "frames" else 0, on_note=on_note)
+
+    def encode_kept(self, frames: list[Path]) -> None:
+        """A resumed video starts with the frames painted before the stop."""
+        if self.request.kind != "frames":
+            for path in frames:
+                self.writer.write(to_uint8(read_image(path)))
+
+    def keep(self, number: int, frame: np.ndarray) -> None:
+        """Frame `number` (from 1), uint8: its resume point first, so a stop never loses an encoded frame."""
+        if self.request.kind != "frames":
+            write_resume_point(self.request.work_dir / self.name.format(number), frame)
+        self.writer.write(frame)
+
+    def close(self) -> Path:
+        """The output complete and in place; a video's resume points go (only what this run named)."""
+        written = self.writer.close() or self.request.output
+        if self.request.kind != "frames":
+            for path in painted_frames(self.request.work_dir, self.name):
+                path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty: something of the user's is in it
+                self.request.work_dir.rmdir()
+        return written
 
 
 def at_size(frame: np.ndarray, out_hw: tuple[int, int], is_map: bool) -> np.ndarray:
@@ -92,13 +135,15 @@ class ModelPainter:
                               "model for a clip of doodles")
         self.is_map = kind == "doodle"
         self.needs_previous = False  # each frame on its own: no flow, no warm start
-        self.seed, self.out_hw, self.on_note = request.config.seed, out_hw, on_note
+        self.seed, self.precision = request.config.seed, request.config.precision
+        self.out_hw, self.on_note = out_hw, on_note
 
     def paint(self, index: int, frame: np.ndarray, map_frame: np.ndarray | None, previous) -> tuple[np.ndarray, int]:
         from ..feedforward.painting import model_painting
 
         notes = self.on_note if index == 0 else None  # a borrowed label is said once, not every frame
-        return model_painting(self.model, frame, self.out_hw, self.seed, notes), 0
+        return model_painting(self.model, frame, self.out_hw, self.seed, notes, precision=self.precision,
+                              as_uint8=True), 0
 
 
 class OptimisationPainter:
@@ -187,7 +232,7 @@ def paint_clip(request: VideoRequest, *, on_frame: Callable[[FrameDone], None], 
     if maps is not None:
         check_map_clip(clip, maps)
     out_hw = (request.size[1], request.size[0]) if request.size is not None else (clip.size[1], clip.size[0])
-    done = painted_frames(request.work_dir)
+    done = painted_frames(request.work_dir, kept_frame_name(request))
     if done and not (request.resume or request.force):
         raise DoodleError(f"{request.work_dir}: holds {len(done)} painted frames of an earlier run; pass --resume to "
                           "continue it, or --force to start over")
@@ -215,9 +260,11 @@ def paint_clip(request: VideoRequest, *, on_frame: Callable[[FrameDone], None], 
             next(map_frames, None)
     if start and clip.frame_count is not None and start >= clip.frame_count:
         on_note(f"all {start} frames were painted already")
+    sink = FrameSink(request, clip, start, on_note)
     with ThreadPoolExecutor(max_workers=1) as writer:
         pending: list[Future] = []
         try:
+            sink.encode_kept(done)
             for index, frame in enumerate(frames, start):
                 stop_asked()
                 map_frame = None
@@ -228,8 +275,7 @@ def paint_clip(request: VideoRequest, *, on_frame: Callable[[FrameDone], None], 
                                           "for this clip")
                 began = time.perf_counter()
                 painted, evaluations = painter.paint(index, frame, map_frame, previous)
-                pending.append(writer.submit(write_frame, request.work_dir / FRAME_NAME.format(index + 1),
-                                             to_uint8(painted)))
+                pending.append(writer.submit(sink.keep, index + 1, as_frame(painted)))
                 while len(pending) > PENDING_WRITES:
                     pending.pop(0).result()
                 if painter.needs_previous:
@@ -239,32 +285,22 @@ def paint_clip(request: VideoRequest, *, on_frame: Callable[[FrameDone], None], 
                 on_frame(FrameDone(index + 1, clip.frame_count, record.frame_seconds[-1], evaluations))
             for future in pending:
                 future.result()
-        except KeyboardInterrupt:
+            stop_asked()
+        except BaseException as error:
             for future in pending:  # frames already handed to the writer are finished, and kept
-                with contextlib.suppress(OSError):  # one that failed is simply not kept
+                with contextlib.suppress(Exception):  # one that failed is simply not kept
                     future.result()
-            record.interrupted = True
-            record.seconds = time.perf_counter() - started
-            return record
-        except OSError as error:
-            raise DoodleError(f"{request.work_dir}: cannot write a painted frame ({error.strerror or error}); "
-                              "free some space or choose another --output, then --resume") from None
-    stop_asked()
-    record.written = encode(request, clip, on_note) if request.kind != "frames" else request.output
+            sink.writer.abort()
+            if isinstance(error, KeyboardInterrupt):
+                record.interrupted = True
+                record.seconds = time.perf_counter() - started
+                return record
+            if isinstance(error, OSError):
+                raise DoodleError(f"{request.work_dir}: cannot write a painted frame ({error.strerror or error}); "
+                                  "free some space or choose another --output, then --resume") from None
+            raise
+    if record.painted + start == 0:
+        raise DoodleError(f"{request.clip}: no frame was painted, so no video was written")
+    record.written = sink.close()
     record.seconds = time.perf_counter() - started
     return record
-
-
-def encode(request: VideoRequest, clip: Clip, on_note: Note) -> Path:
-    """The painted frames as the output video (with the clip's sound), then the work folder goes."""
-    frames = painted_frames(request.work_dir)
-    if not frames:
-        raise DoodleError(f"{request.clip}: no frame was painted, so no video was written")
-    with ClipWriter(request.output, clip.rate, audio_from=clip, force=request.force, on_note=on_note) as writer:
-        for path in frames:
-            writer.write(to_uint8(read_image(path)))
-    for path in frames:  # only what this run painted there: anything else in the folder stays
-        path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # not empty: something of the user's is in it
-        request.work_dir.rmdir()
-    return writer.written or request.output
