@@ -20,6 +20,7 @@ from rich.table import Table
 from . import __version__
 from . import request as requests
 from . import train_request as trainings
+from .cli_batch import batch
 from .cli_console import console, fail, handles_errors, note, printable, say, short_name, show_notes  # noqa: F401
 from .cli_options import paint_settings, setting_option, typed_settings
 from .cli_video import video
@@ -326,6 +327,7 @@ def score(
 
 
 app.command()(video)
+app.command()(batch)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -365,9 +365,10 @@ def make_maps(request: PaintRequest, on_note: Callable[[str], None]) -> tuple[li
 
 
 def run(request: PaintRequest, *, made_maps: Sequence[np.ndarray] | None = None, callback=None,
-        on_note: Callable[[str], None] | None = None):
+        on_note: Callable[[str], None] | None = None, encoder=None, style_features=None):
     """Paint what `request` asks for: with a trained model in one pass, else with the optimisation
-    engine. Returns the engine's PaintResult (a model's has no phases)."""
+    engine (given a loaded `encoder` and shared `style_features`, as `doodle batch` does, when
+    there are some). Returns the engine's PaintResult (a model's has no phases)."""
     if request.model is not None:
         from .feedforward.painting import paint_with_model
 
@@ -375,7 +376,8 @@ def run(request: PaintRequest, *, made_maps: Sequence[np.ndarray] | None = None,
                                 on_note)
     from . import synthesis  # looked up at call time: torch is imported only when a request runs
 
-    return synthesis.paint(**request.engine_arguments(made_maps), callback=callback, on_note=on_note)
+    return synthesis.paint(**request.engine_arguments(made_maps), callback=callback, on_note=on_note, encoder=encoder,
+                           style_features=style_features)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ reported to an optional callback as a `Progress` record, and `paint` returns the
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -38,7 +39,8 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
           size: tuple[int, int] | None = None, config: PaintConfig = PaintConfig(),
           callback: Callable[[Progress], None] | None = None,
           on_note: Callable[[str], None] | None = None,
-          encoder: VGGEncoder | None = None, guide: TemporalGuide | None = None) -> PaintResult:
+          encoder: VGGEncoder | None = None, guide: TemporalGuide | None = None,
+          style_features: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> PaintResult:
     """Paint an image in the style of `style`.
 
     Modes follow from what is given: `target_map` (a doodle) and `style_map` paint a new picture of
@@ -50,7 +52,9 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
     arises. Ctrl-C (KeyboardInterrupt) stops the run early and returns the image so far, with
     `record.interrupted` set. A temporal `guide` (a frame of a video: the previous painted frame
     warped into this one, at the painting's size) seeds the start where its mask trusts it and adds
-    the "temporal" loss term to every phase; see `doodle.temporal`.
+    the "temporal" loss term to every phase; see `doodle.temporal`. `style_features` (from
+    `style_features_of` for the same style and settings) are used instead of encoding the style
+    again, wherever their key matches: `doodle batch` computes them once for many paintings.
     """
     started = time.perf_counter()
     record = PaintRecord(mode="", config=config)
@@ -61,11 +65,27 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
             if on_note is not None:
                 on_note(text)
 
+    inputs, plan, bank, encoder = prepare_run(style, style_map, content, content_map, target_map, size, config,
+                                              encoder, record, note)
+    if guide is not None:
+        guide.check_size(inputs.out_hw)
+    note([plan.summary(inputs.out_hw)])
+    content_full = image_to_tensor(inputs.content, plan.device) if inputs.content is not None else None
+    pixels = run_phases(inputs, plan, bank, content_full, encoder, config, record, started, callback, note,
+                        guide=guide, style_features=style_features)
+    image = finish_colours(tensor_to_image(pixels), inputs, bank, content_full, config)
+    record.seconds = time.perf_counter() - started
+    return PaintResult(image, record)
+
+
+def prepare_run(style: ImagesLike, style_map: ImagesLike | None, content: ImageLike | None,
+                content_map: ImageLike | None, target_map: ImageLike | None, size: tuple[int, int] | None,
+                config: PaintConfig, encoder: VGGEncoder | None, record: PaintRecord, note: Notes
+                ) -> tuple[PaintInputs, RunPlan, StyleBank, VGGEncoder]:
+    """The stages before the first phase: inputs, plan, network and style bank."""
     # Sizes first, from the files' headers: a run that cannot fit is refused before anything is decoded.
     check_fits(planned_sizes(style, content, content_map, target_map, size, config), config, content is not None)
     inputs = prepare_inputs(style, style_map, content, content_map, target_map, size, config, note)
-    if guide is not None:
-        guide.check_size(inputs.out_hw)
     record.mode = inputs.mode
     plan = plan_run(inputs, config, note)
     record.device, record.estimated_bytes = str(plan.device), plan.estimated_bytes
@@ -76,19 +96,44 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
     record.model, record.weights = encoder.info.model, encoder.info.source
     bank = build_style_bank(inputs, uses_style_copies(config), config.style_rotations, config.style_scales,
                             plan.device, note)
-    note([plan.summary(inputs.out_hw)])
-    content_full = image_to_tensor(inputs.content, plan.device) if inputs.content is not None else None
-    pixels = run_phases(inputs, plan, bank, content_full, encoder, config, record, started, callback, note,
-                        guide=guide)
-    image = finish_colours(tensor_to_image(pixels), inputs, bank, content_full, config)
-    record.seconds = time.perf_counter() - started
-    return PaintResult(image, record)
+    return inputs, plan, bank, encoder
 
 
-def encode_style(copies: list[StyleCopy], index: int, plan: RunPlan, encoder: VGGEncoder
-                 ) -> list[tuple[StyleCopy, dict[str, torch.Tensor]]]:
-    """Every style copy at phase `index`'s scale with its features; shrunken copies too small for
-    the deepest layer at this phase are left out (the styles themselves were checked by the plan)."""
+def style_features_of(style: ImagesLike, *, style_map: ImagesLike | None = None, content: ImageLike | None = None,
+                      content_map: ImageLike | None = None, target_map: ImageLike | None = None,
+                      size: tuple[int, int] | None = None, config: PaintConfig = PaintConfig(),
+                      encoder: VGGEncoder | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """The style's features at every phase of the run these arguments describe (every copy of every
+    style), as numpy arrays keyed by what they were computed from (`feature_key`), for `paint`'s
+    `style_features`: a run with other settings or another style simply finds no matching key."""
+    record = PaintRecord(mode="", config=config)
+    inputs, plan, bank, encoder = prepare_run(style, style_map, content, content_map, target_map, size, config,
+                                              encoder, record, lambda texts: None)
+    found: dict[str, dict[str, np.ndarray]] = {}
+    for index in range(len(plan.phase_sizes)):
+        for copy, features, key in encode_style(bank.copies, index, plan, encoder):
+            found[key] = {layer: value.detach().cpu().numpy() for layer, value in features.items()}
+    return found
+
+
+def feature_key(image_digest: str, copy_hw: tuple[int, int], plan: RunPlan, encoder: VGGEncoder) -> str:
+    """What a style copy's features depend on: its pixels, its size at this phase, the layers, the
+    network (weights file and pooling) and the arithmetic."""
+    info = encoder.info
+    return (f"{image_digest}:{copy_hw[0]}x{copy_hw[1]}:{','.join(plan.style_layers)}:{info.sha256}:"
+            f"{encoder.pooling}:{plan.precision}")
+
+
+def image_digest(image: torch.Tensor) -> str:
+    return hashlib.sha256(image.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def encode_style(copies: list[StyleCopy], index: int, plan: RunPlan, encoder: VGGEncoder,
+                 shared: Mapping[str, Mapping[str, np.ndarray]] | None = None
+                 ) -> list[tuple[StyleCopy, dict[str, torch.Tensor], str]]:
+    """Every style copy at phase `index`'s scale with its features and their `feature_key`; shrunken
+    copies too small for the deepest layer at this phase are left out (the styles themselves were
+    checked by the plan). Features found in `shared` under their key are taken from there."""
     smallest = smallest_side(plan.style_layers, 1)
     found = []
     with torch.no_grad():
@@ -96,14 +141,21 @@ def encode_style(copies: list[StyleCopy], index: int, plan: RunPlan, encoder: VG
             copy_hw = phase_sizes(*copy.image.shape[-2:], plan.phases)[index]
             if not copy.base and min(copy_hw) < smallest:
                 continue
-            found.append((copy, encode(encoder, resize_image(copy.image, copy_hw), plan.style_layers, plan.precision)))
+            key = feature_key(image_digest(copy.image), copy_hw, plan, encoder)
+            if shared is not None and key in shared:  # arrays from Ray's object store are read-only: copied
+                features = {layer: torch.from_numpy(np.array(value)).to(plan.device)
+                            for layer, value in shared[key].items()}
+            else:
+                features = encode(encoder, resize_image(copy.image, copy_hw), plan.style_layers, plan.precision)
+            found.append((copy, features, key))
     return found
 
 
 def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: torch.Tensor | None,
                encoder: VGGEncoder, config: PaintConfig, record: PaintRecord, started: float,
                callback: Callable[[Progress], None] | None, note: Notes = lambda texts: None,
-               guide: TemporalGuide | None = None) -> torch.Tensor:
+               guide: TemporalGuide | None = None,
+               style_features: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> torch.Tensor:
     """Coarse to fine: each phase starts from the previous result, upsampled. Ctrl-C ends the run
     with the best image so far (and re-raises only when there is no image yet). A phase whose loss
     stops being finite ends on its best finite image, with a note (see `check_finite`)."""
@@ -120,13 +172,14 @@ def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: tor
                                        plan.device, guide)
             else:
                 pixels = F.interpolate(pixels, size=phase_hw, mode="bicubic", align_corners=False).clamp(0, 1)
-            style_features = encode_style(bank.copies, index, plan, encoder)
+            encoded = [(copy, features) for copy, features, _ in encode_style(bank.copies, index, plan, encoder,
+                                                                               style_features)]
             content_features = None
             if content is not None:
                 with torch.no_grad():
                     content_features = encode(encoder, resize_image(content, phase_hw), config.content_layers,
                                               plan.precision)
-            terms = build_terms(config, phase_hw, style_features, bank.target_channels, content_features, plan.matcher,
+            terms = build_terms(config, phase_hw, encoded, bank.target_channels, content_features, plan.matcher,
                                 guide=guide)
             outcome = optimise_phase(pixels, terms, encoder, plan.layers, config, plan.precision, phase_record,
                                      plan.phases, started, callback)

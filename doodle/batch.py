@@ -1,0 +1,337 @@
+"""`doodle batch`: the jobs of a jobs file (doodle/jobs.py) as Ray tasks, on an embedded cluster
+or a real one, resumable and fault-tolerant.
+
+- The whole file is checked before any work starts: its structure, then every job's request, built
+  by the function its command uses. A job whose output exists and was not written by this batch
+  (no record in the manifest) is refused unless it says `force = true`.
+- A re-run skips jobs whose latest manifest record is `done` with the same input hash (settings
+  and the bytes of every input file) while their output exists; it does the rest again.
+- Each job is a task with its share of CPUs (torch's threads set to it, so tasks never
+  oversubscribe a node) and GPUs. A worker that dies (killed, out of memory) is retried by Ray up
+  to `retries` times; its next attempt sees the earlier one's record and replaces what it left.
+  A job that fails on its input (a DoodleError) fails alone, with its one-line error recorded.
+- Paintings that share a style and its settings get the style's features computed once, by one
+  task, and shared through Ray's object store (`synthesis.style_features_of`).
+- Ctrl-C stops scheduling; running jobs finish (or, with `cancel`, are cancelled and recorded so).
+
+Ray is imported here only, when a batch runs; `doodle[batch]` installs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DoodleError
+from .images import path_exists
+from .jobs import Job, JobsFile, inputs_digest, request_for
+from .manifest import Manifest
+
+PROGRESS_EVERY_S = 0.5  # how often a task tells the board what it is doing
+LOCAL = "127.0.0.1"  # an embedded cluster talks to this machine only
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    address: str | None = None  # None: an embedded local cluster; "auto" or ray://host:port: join one
+    cpus_per_job: float = 1.0
+    gpus_per_job: float = 0.0
+    retries: int = 2
+    cancel: bool = False  # on Ctrl-C, cancel running jobs instead of letting them finish
+    cpus: int | None = None  # CPUs of the embedded cluster (default: all of this machine's)
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    job: Job
+    digest: str
+    force: bool  # replace what is at its output (an earlier run's, or a dead attempt's)
+    resume: bool  # a video job continues the frames it kept
+    skip: bool  # done before, with the same inputs
+
+
+@dataclass
+class BatchRecord:
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def _video_frames_kept(job: Job) -> bool:
+    from .video.clips import output_kind
+
+    output = job.output
+    work = output if output_kind(output) == "frames" else output.with_name(output.stem + "_frames")
+    return work.is_dir() and any(work.iterdir())
+
+
+def plan_jobs(jobs: JobsFile, manifest: Manifest) -> list[PlannedJob]:
+    """Check every job before any work starts; one DoodleError (naming the file and the job's
+    line) for the first that cannot run."""
+    latest = manifest.latest()
+    planned = []
+    for job in jobs.jobs:
+        key = str(job.output)
+        previous = latest.get(key)
+        exists = path_exists(job.output)
+        own_force = bool(job.options.get("force", False))
+        if exists and previous is None and not own_force and not (job.kind == "video" and job.output.is_dir()):
+            raise DoodleError(f"{jobs.path}: {job.where}: {job.output} already exists and this batch did not write "
+                              "it; remove it, or give the job force = true")
+        resume = job.kind == "video" and not exists and _video_frames_kept(job)
+        force = own_force or (exists and previous is not None)
+        try:
+            request = request_for(job, force=force and not resume, resume=resume)
+            digest = inputs_digest(job, request)
+        except DoodleError as error:
+            raise DoodleError(f"{jobs.path}: {job.where}: {error}") from None
+        except OSError as error:
+            raise DoodleError(f"{jobs.path}: {job.where}: cannot read an input ({error.strerror or error})") from None
+        skip = (exists and previous is not None and previous.get("status") == "done"
+                and previous.get("inputs") == digest)
+        planned.append(PlannedJob(job, digest, force, resume, skip))
+    return planned
+
+
+# --- what a task runs -------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def _encoder(model: str, pooling: str, device: str):
+    """One network per worker process and settings: a worker runs many jobs, and loading the
+    weights each time would cost about a second a job."""
+    from .encoder import load_encoder
+
+    return load_encoder(model, pooling, device)
+
+
+def _engine_encoder(config):
+    from .plan import pick_device
+
+    return _encoder(config.model, config.pooling, str(pick_device(config.device)))
+
+
+def style_features_task(planned: PlannedJob, threads: int) -> dict:
+    """The style side of a painting (its features at every phase), for every painting of the group
+    to share; {} when they cannot be made (each job then encodes its own, and reports its error)."""
+    import torch
+
+    from . import synthesis
+
+    torch.set_num_threads(max(1, threads))
+    try:
+        request = request_for(planned.job, force=True)
+        return synthesis.style_features_of(**request.engine_arguments(), encoder=_engine_encoder(request.config))
+    except Exception:  # noqa: BLE001 - the jobs themselves will say what is wrong
+        return {}
+
+
+def run_job(planned: PlannedJob, manifest_path: str, threads: int, board, style_features: dict | None) -> dict:
+    """Run one job in a worker: record its start, build its request again (the files are checked
+    where they are read), run it, write its result atomically. Returns its record."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    manifest = Manifest(Path(manifest_path))
+    job, key = planned.job, str(planned.job.output)
+    earlier = manifest.latest().get(key)
+    started = time.time()
+    manifest.append({"output": key, "job": job.number, "line": job.line, "kind": job.kind, "status": "started",
+                     "started": started, "inputs": planned.digest, "node": _node_id()})
+    # A dead attempt of this job may have left its output (a training checkpoint): replace it.
+    dead_attempt = earlier is not None and earlier.get("status") == "started"
+    force = planned.force or (dead_attempt and path_exists(job.output))
+    last_told = [0.0]
+
+    def tell(text: str) -> None:
+        now = time.perf_counter()
+        if board is not None and now - last_told[0] >= PROGRESS_EVERY_S:
+            last_told[0] = now
+            board.update.remote(key, text)
+
+    try:
+        resume = planned.resume or (job.kind == "video" and not force and _video_frames_kept(job))
+        request = request_for(job, force=force and not resume, resume=resume)
+        written = _execute(job.kind, request, tell, style_features)
+    except DoodleError as error:
+        return {"status": "failed", "error": str(error), "seconds": time.time() - started}
+    except Exception as error:  # noqa: BLE001 - one job's bug must not end the batch; it is recorded
+        return {"status": "failed", "error": f"{type(error).__name__}: {error}", "seconds": time.time() - started}
+    return {"status": "done", "written": str(written), "seconds": time.time() - started}
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - outside a Ray worker
+        return None
+
+
+def _execute(kind: str, request, tell: Callable[[str], None], style_features: dict | None) -> Path:
+    notes = lambda text: None  # noqa: E731 - a batch reports outcomes, not notes
+    if kind == "paint":
+        from .request import make_maps, run
+        from .results import write_result
+
+        made = make_maps(request, notes)[0] if request.make_maps else None
+
+        def on_progress(event) -> None:
+            tell(f"phase {event.phase}/{event.phases}, evaluation {event.evaluation}/{event.max_evaluations}")
+
+        encoder = _engine_encoder(request.config) if request.model is None else None
+        result = run(request, made_maps=made, callback=on_progress, on_note=notes, encoder=encoder,
+                     style_features=style_features or None)
+        return write_result(request, result.image)
+    if kind == "train":
+        from .train_request import train
+
+        train(request, callback=lambda step: tell(f"step {step.step}/{request.steps}"), on_note=notes)
+        return request.output
+    from .video.painting import paint_clip
+
+    record = paint_clip(request, on_frame=lambda done: tell(f"frame {done.number}/{done.total or '?'}"),
+                        on_note=notes)
+    return record.written or request.output
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+def style_groups(planned: list[PlannedJob]) -> dict[int, list[int]]:
+    """Paintings to run that share a style and every setting but their layout (map, content,
+    seed): {first job's index: indexes of the group}, groups of two or more only. Sharing is safe
+    whatever the grouping: features are looked up by what they were computed from."""
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(planned):
+        options = item.job.options
+        if item.skip or item.job.kind != "paint" or "model" in options and str(options["model"]).endswith(".doodle") \
+                or options.get("auto_maps"):
+            continue
+        shared = {key: value for key, value in options.items()
+                  if key not in ("map", "content", "content_map", "output", "force", "seed")}
+        groups.setdefault(repr(sorted(shared.items())), []).append(index)
+    return {members[0]: members for members in groups.values() if len(members) > 1}
+
+
+def start_ray(options: BatchOptions):
+    try:
+        import ray
+    except ImportError:
+        raise DoodleError("doodle batch runs on Ray, which is not installed; pip install 'doodle[batch]'") from None
+    if ray.is_initialized():
+        return ray
+    try:
+        if options.address is None:
+            # address="local": a fresh embedded cluster, never a stale one named in /tmp/ray.
+            ray.init(address="local", num_cpus=options.cpus or os.cpu_count() or 1, include_dashboard=False,
+                     _node_ip_address=LOCAL, log_to_driver=False, logging_level="ERROR")
+        else:
+            ray.init(address=options.address, log_to_driver=False, logging_level="ERROR")
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = options.address or "an embedded cluster"
+        raise DoodleError(f"--address {where}: cannot start or join Ray ({error}); check the address, or leave "
+                          "--address out for a cluster on this machine") from None
+    return ray
+
+
+class ProgressBoard:
+    """What each running job last said (a Ray actor: tasks tell it, the driver reads it)."""
+
+    def __init__(self) -> None:
+        self.said: dict[str, str] = {}
+
+    def update(self, key: str, text: str) -> None:
+        self.said[key] = text
+
+    def read(self) -> dict[str, str]:
+        return dict(self.said)
+
+
+def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned: list[PlannedJob],
+              on_change: Callable[[dict], None] = lambda state: None) -> BatchRecord:
+    """Run the planned jobs; `on_change` hears the state (per job: queued, running, done, failed,
+    skipped, with what the running ones last said) about twice a second."""
+    ray = start_ray(options)
+    began = time.perf_counter()
+    record = BatchRecord()
+    resources = {"num_cpus": options.cpus_per_job, "num_gpus": options.gpus_per_job}
+    threads = max(1, int(options.cpus_per_job))
+    # SPREAD: jobs go across the nodes, not all to the one holding the shared style features (Ray's
+    # default places a task beside its arguments; the features are small beside a job's work).
+    task = ray.remote(max_retries=options.retries, scheduling_strategy="SPREAD", **resources)(run_job)
+    style_task = ray.remote(max_retries=options.retries, **resources)(style_features_task)
+    board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+    state = {str(item.job.output): "skipped" if item.skip else "queued" for item in planned}
+    for item in planned:
+        if item.skip:
+            record.skipped.append(str(item.job.output))
+            manifest.append({"output": str(item.job.output), "job": item.job.number, "line": item.job.line,
+                             "kind": item.job.kind, "status": "skipped", "inputs": item.digest})
+    groups = style_groups(planned)
+    shared = {}
+    for first, members in groups.items():
+        ref = style_task.remote(planned[first], threads)
+        for index in members:
+            shared[index] = ref
+    queue = [index for index, item in enumerate(planned) if not item.skip]
+    running: dict[Any, int] = {}
+    total_cpus = ray.cluster_resources().get("CPU", 1)
+    slots = max(1, int(total_cpus // max(options.cpus_per_job, 1e-9)))
+    stopping = False
+    try:
+        while queue or running:
+            try:
+                while queue and len(running) < slots and not stopping:
+                    index = queue.pop(0)
+                    ref = task.remote(planned[index], str(manifest.path), threads, board, shared.get(index))
+                    running[ref] = index
+                    state[str(planned[index].job.output)] = "running"
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=PROGRESS_EVERY_S)
+                for ref in ready:
+                    _finish(ray, ref, planned[running.pop(ref)], manifest, record, state)
+                on_change({"state": state, "said": ray.get(board.read.remote()), "seconds": time.perf_counter() - began})
+            except KeyboardInterrupt:
+                if stopping or options.cancel:  # a second Ctrl-C, or --cancel: stop the running jobs too
+                    for ref, index in running.items():
+                        ray.cancel(ref, force=True)
+                        key = str(planned[index].job.output)
+                        manifest.append({"output": key, "job": planned[index].job.number, "status": "cancelled",
+                                         "inputs": planned[index].digest})
+                        record.cancelled.append(key)
+                        state[key] = "cancelled"
+                    running.clear()
+                stopping, record.interrupted = True, True
+                queue.clear()
+    finally:
+        record.seconds = time.perf_counter() - began
+    return record
+
+
+def _finish(ray, ref, item: PlannedJob, manifest: Manifest, record: BatchRecord, state: dict) -> None:
+    key = str(item.job.output)
+    try:
+        result = ray.get(ref)
+    except ray.exceptions.TaskCancelledError:
+        result = {"status": "cancelled"}
+    except ray.exceptions.RayError as error:  # the worker died more often than --retries allows
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        result = {"status": "failed", "error": f"its worker died and retries ran out ({reason[:200]})"}
+    manifest.append({"output": key, "job": item.job.number, "line": item.job.line, "kind": item.job.kind,
+                     "inputs": item.digest, **result})
+    state[key] = result["status"]
+    if result["status"] == "done":
+        record.done.append(key)
+    elif result["status"] == "cancelled":
+        record.cancelled.append(key)
+    else:
+        record.failed[key] = result.get("error", "")

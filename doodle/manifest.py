@@ -1,0 +1,66 @@
+"""The manifest of `doodle batch`: a JSON Lines log beside the jobs file (`jobs.toml` ->
+`jobs.manifest.jsonl`), one record per event of a job: started (written by the worker as it
+begins), then done, failed or cancelled (written by the driver), and skipped.
+
+Each record is one `write` to a file opened for appending, so records from several processes never
+interleave and a crash loses at most the record being written; a torn last line is ignored when
+the log is read. The latest record of a job (by its output path) is its state: a re-run skips a
+job whose latest record is `done` with the same input hash while its output exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SUFFIX = ".manifest.jsonl"
+
+
+def manifest_path(jobs_path: Path) -> Path:
+    return jobs_path.with_name(jobs_path.stem + SUFFIX)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+
+    def append(self, record: dict[str, Any]) -> None:
+        record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(), "pid": os.getpid(),
+                  **record}
+        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+        handle = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(handle, line)
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every whole record in order; lines that are not JSON objects (a torn last line) are skipped."""
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and "output" in record:
+                found.append(record)
+        return found
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """Each job's latest record, by its output path."""
+        return {record["output"]: record for record in self.records()}
+
+    def attempts(self, output: str, since: float) -> int:
+        """How many times the job writing `output` was started since `since` (seconds since the epoch)."""
+        return sum(1 for record in self.records() if record["output"] == output and record.get("status") == "started"
+                   and record.get("started", 0) >= since)

@@ -1,0 +1,226 @@
+"""`doodle batch`: the jobs file checked whole before any work (no Ray needed), and real runs on an
+embedded Ray: a worker killed mid-job is retried, a bad job fails alone with its message in the
+manifest, a second run does nothing twice, and a simulated two-node cluster gets work on both."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from doodle import synthesis
+from doodle.config import PaintConfig
+from doodle.errors import DoodleError
+from doodle.jobs import read_jobs, request_for
+from doodle.manifest import Manifest, manifest_path
+
+from .helpers import BLUE, RED, textured_style, two_region_map
+
+TINY = 'size = "48x48"\nphases = 1\niterations = 4\nstyle-layers = "relu3_1"\n'
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A style with its map, three doodles of its colours, and a jobs file painting them."""
+    Image.fromarray((textured_style(48, 48) * 255).astype(np.uint8)).save(tmp_path / "style.png")
+    Image.fromarray(two_region_map(48, 48)).save(tmp_path / "style_sem.png")
+    for index, split in enumerate((0.3, 0.5, 0.7)):
+        Image.fromarray(two_region_map(48, 48, RED, BLUE, split)).save(tmp_path / f"doodle{index}.png")
+    return tmp_path
+
+
+def jobs_text(count: int = 3, extra: str = "", iterations: int = 4) -> str:
+    jobs = "".join(f'\n[[paint]]\nmap = "doodle{index % 3}.png"\noutput = "out/p{index}.png"\nseed = {index}\n'
+                   for index in range(count))
+    tiny = TINY.replace("iterations = 4", f"iterations = {iterations}")
+    return f'[defaults]\nstyle = "style.png"\n{tiny}{jobs}{extra}'
+
+
+# --- the jobs file, checked up front ---------------------------------------------------------
+
+
+def test_defaults_merge_and_paths_are_relative_to_the_jobs_file(folder, monkeypatch):
+    (folder / "jobs.toml").write_text(jobs_text(2))
+    monkeypatch.chdir("/")
+    jobs = read_jobs(folder / "jobs.toml")
+    assert [job.line for job in jobs.jobs] == [8, 13] and [job.kind for job in jobs.jobs] == ["paint", "paint"]
+    first = jobs.jobs[0].options
+    assert first["style"] == str(folder / "style.png") and first["output"] == str(folder / "out/p0.png")
+    assert first["style_layers"] == "relu3_1" and first["iterations"] == 4 and first["seed"] == 0
+    request = request_for(jobs.jobs[1], force=False)
+    assert request.config.iterations == 4 and request.size == (48, 48) and request.style_maps[0].name == "style_sem.png"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('\n[[paint]]\nmap = "doodle0.png"\noutput = "out/x.png"\nstlye-weight = 2\n',
+     r"line 26: 'stlye_weight' is not an option of a paint job; did you mean 'style_weight'\?"),
+    ('\n[[paint]]\nmap = "doodle0.png"\n', r"line 23 \(paint job 4\): give its 'output'"),
+    ('\n[[paint]]\nmap = "doodle0.png"\noutput = "out/p1.png"\n', r"line 23 \(paint job 4\): writes .*p1.png, as line 13"),
+    ('\n[[paint]]\nmap = "missing.png"\noutput = "out/x.png"\n', r"line 23 \(paint job 4\): .*missing.png"),
+    ('\n[[draw]]\noutput = "x.png"\n', r"line 23: \[\[draw\]\] is not a kind of job"),
+    ('\n[[paint]]\noutput = \n', r"not valid TOML: .*line 24"),
+    ('\n[[train]]\noutput = "out/m.doodle"\nsize = 64\nsteps = "many"\n', r"line 23 \(train job 1\): steps = 'many': give a number"),
+])
+def test_a_bad_jobs_file_is_refused_whole_with_the_line(folder, extra, message):
+    from doodle.batch import plan_jobs
+
+    (folder / "jobs.toml").write_text(jobs_text(3, extra))
+    with pytest.raises(DoodleError, match=message):
+        jobs = read_jobs(folder / "jobs.toml")
+        plan_jobs(jobs, Manifest(manifest_path(jobs.path)))
+    assert not (folder / "out").exists() and not manifest_path(folder / "jobs.toml").exists()
+
+
+def test_an_output_the_batch_did_not_write_is_refused_unless_forced(folder):
+    from doodle.batch import plan_jobs
+
+    (folder / "out").mkdir()
+    (folder / "out" / "p1.png").write_bytes(b"precious")
+    (folder / "jobs.toml").write_text(jobs_text(2))
+    jobs = read_jobs(folder / "jobs.toml")
+    with pytest.raises(DoodleError, match=r"line 13 \(paint job 2\): .*p1.png already exists and this batch did not"):
+        plan_jobs(jobs, Manifest(manifest_path(jobs.path)))
+    (folder / "jobs.toml").write_text(jobs_text(2).replace("seed = 1", "seed = 1\nforce = true"))
+    jobs = read_jobs(folder / "jobs.toml")
+    assert [item.force for item in plan_jobs(jobs, Manifest(manifest_path(jobs.path)))] == [False, True]
+
+
+def test_shared_style_features_are_used_in_place_of_encoding():
+    style, style_map = textured_style(48, 48), two_region_map(48, 48)
+    doodle = two_region_map(48, 48, split=0.3)
+    config = PaintConfig(phases=1, iterations=3, style_layers="relu3_1")
+    shared = synthesis.style_features_of(style, style_map=style_map, target_map=doodle, config=config)
+    alone = synthesis.paint(style, style_map=style_map, target_map=doodle, config=config)
+    with_shared = synthesis.paint(style, style_map=style_map, target_map=doodle, config=config, style_features=shared)
+    assert np.array_equal(alone.image, with_shared.image)
+    doubled = {key: {layer: value * 2 for layer, value in features.items()} for key, features in shared.items()}
+    changed = synthesis.paint(style, style_map=style_map, target_map=doodle, config=config, style_features=doubled)
+    assert not np.array_equal(alone.image, changed.image)  # they were used, not encoded again
+
+
+# --- real runs on Ray ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ray_local():
+    ray = pytest.importorskip("ray")
+    yield ray
+    ray.shutdown()
+
+
+def kill_first_worker_running_a_job(killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the first Ray worker seen running a job (its process title is ray::run_job)."""
+    while not stop.is_set() and not killed:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if title.startswith(b"ray::run_job"):
+                time.sleep(0.5)  # mid-job: it has recorded its start
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+                return
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_retried_a_bad_job_fails_alone_and_a_rerun_does_nothing_twice(folder, ray_local):
+    from doodle.batch import BatchOptions, plan_jobs, run_batch
+
+    Image.fromarray(two_region_map(48, 96)).save(folder / "wide_sem.png")  # not the style's proportions
+    bad = '\n[[paint]]\nmap = "doodle0.png"\nstyle-map = "wide_sem.png"\noutput = "out/bad.png"\n'
+    (folder / "jobs.toml").write_text(jobs_text(3, bad))
+    jobs = read_jobs(folder / "jobs.toml")
+    manifest = Manifest(manifest_path(jobs.path))
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=kill_first_worker_running_a_job, args=(killed, stop), daemon=True)
+    killer.start()
+    try:
+        record = run_batch(jobs, manifest, BatchOptions(cpus=2, retries=2), plan_jobs(jobs, manifest))
+    finally:
+        stop.set()
+    assert killed, "no worker was seen running a job"
+    assert sorted(Path(path).name for path in record.done) == ["p0.png", "p1.png", "p2.png"]
+    assert list(record.failed) == [str(folder / "out/bad.png")]
+    records = manifest.records()
+    started = {}
+    for item in records:
+        if item["status"] == "started":
+            started[Path(item["output"]).name] = started.get(Path(item["output"]).name, 0) + 1
+    assert max(started.values()) == 2 and sum(started.values()) == 5  # one job ran twice: the killed one
+    failure = manifest.latest()[str(folder / "out/bad.png")]
+    assert failure["status"] == "failed" and "wide_sem.png" in failure["error"] and "\n" not in failure["error"]
+    for name in ("p0.png", "p1.png", "p2.png"):
+        assert Image.open(folder / "out" / name).size == (48, 48)
+
+    again = plan_jobs(jobs, manifest)
+    assert [item.skip for item in again] == [True, True, True, False]
+    mtimes = {name: (folder / "out" / name).stat().st_mtime_ns for name in ("p0.png", "p1.png", "p2.png")}
+    record = run_batch(jobs, manifest, BatchOptions(cpus=2), again)
+    assert len(record.skipped) == 3 and not record.done and list(record.failed) == [str(folder / "out/bad.png")]
+    assert {name: (folder / "out" / name).stat().st_mtime_ns for name in mtimes} == mtimes
+    assert len([item for item in manifest.records() if item["status"] == "started"]) == 6  # only the bad one again
+
+
+@pytest.mark.slow
+def test_a_simulated_two_node_cluster_runs_jobs_on_both_nodes(folder, monkeypatch):
+    pytest.importorskip("ray")
+    import ray
+    from ray._private import ray_constants
+    from ray.cluster_utils import Cluster
+
+    # Every node of the simulated cluster on the loopback address (this machine's own, not the one
+    # Ray would find for talking to other machines): as Ray does on a laptop.
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+    from doodle.batch import BatchOptions, plan_jobs, run_batch
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                            "node_ip_address": "127.0.0.1"})
+    try:
+        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+        cluster.wait_for_nodes()
+        (folder / "jobs.toml").write_text(jobs_text(4, iterations=200))  # long enough to need both
+        jobs = read_jobs(folder / "jobs.toml")
+        manifest = Manifest(manifest_path(jobs.path))
+        record = run_batch(jobs, manifest, BatchOptions(address=cluster.address), plan_jobs(jobs, manifest))
+        assert len(record.done) == 4
+        nodes = {item["node"] for item in manifest.records() if item["status"] == "started"}
+        assert len(nodes) == 2 and None not in nodes
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_the_manifest_ignores_a_torn_last_line(tmp_path):
+    manifest = Manifest(tmp_path / "jobs.manifest.jsonl")
+    manifest.append({"output": "a.png", "status": "done"})
+    with open(manifest.path, "a") as stream:
+        stream.write('{"output": "b.png", "sta')
+    assert list(manifest.latest()) == ["a.png"]
+    assert json.loads(manifest.path.read_text().splitlines()[0])["status"] == "done"
+
+
+def test_the_command_refuses_a_bad_jobs_file_in_one_line_before_starting_ray(folder):
+    from typer.testing import CliRunner
+
+    from doodle.cli import app
+
+    (folder / "jobs.toml").write_text(jobs_text(2, '\n[[paint]]\nmap = "nowhere.png"\noutput = "out/x.png"\n'))
+    result = CliRunner().invoke(app, ["batch", str(folder / "jobs.toml")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "line 18 (paint job 3)" in errors[0] and "nowhere.png" in errors[0], result.output
+    assert not manifest_path(folder / "jobs.toml").exists()
