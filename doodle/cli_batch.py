@@ -28,18 +28,21 @@ def batch(
     retries: int = typer.Option(2, help="Times a job whose worker died (killed, out of memory) is tried again."),
     cancel: bool = typer.Option(False, "--cancel", help="On Ctrl-C, cancel the running jobs too (default: let them finish)."),
     cpus: Optional[int] = typer.Option(None, help="CPUs of the embedded cluster. Default: all of this machine's."),
+    manifest: Optional[Path] = typer.Option(None, help="The manifest (JSON Lines) recording every job. Default: beside JOBS, e.g. jobs.manifest.jsonl for jobs.toml."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live view; the summary only."),
 ) -> None:
     """Run the jobs of a jobs file as tasks on Ray: resumable, each failure recorded alone."""
     from .batch import BatchOptions, plan_jobs, run_batch
     from .errors import DoodleError
     from .jobs import read_jobs
+    from .images import check_output_folder
     from .manifest import Manifest, manifest_path
 
     if cpus_per_job <= 0 or gpus_per_job < 0 or retries < 0 or (cpus is not None and cpus < 1):
         raise DoodleError("--cpus-per-job must be above 0, --gpus-per-job and --retries at least 0, --cpus at least 1")
     jobs_file = read_jobs(jobs)
-    manifest = Manifest(manifest_path(jobs_file.path))
+    manifest = Manifest(manifest or manifest_path(jobs_file.path))
+    check_output_folder(manifest.path, "--manifest")
     planned = plan_jobs(jobs_file, manifest)
     options = BatchOptions(address, cpus_per_job, gpus_per_job, retries, cancel, cpus)
     to_run = sum(not item.skip for item in planned)

@@ -36,6 +36,7 @@ def video(
     preset: Optional[str] = typer.Option(None, help="Start from a named preset (doodle presets); flags given as well override it."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its painted frames (OUTPUT_frames/)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT, and start over from the first frame."),
+    address: Optional[str] = typer.Option(None, help="Spread a model's frames over a Ray cluster: auto, ray://HOST:PORT, or local (an embedded one). Inputs and output on a filesystem every node sees."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors and notes only."),
     **settings,
 ) -> None:
@@ -61,8 +62,14 @@ def video(
         interrupt.arm()
 
     with deferred_interrupts(armed=False) as interrupt, bar:
-        record = paint_clip(request, on_frame=on_frame, on_note=note, on_evaluation=on_evaluation,
-                            stop_asked=lambda: interrupt.arm())
+        if address is not None:
+            from .video.distributed import paint_clip_on_ray
+
+            # Unarmed: a stop raises at once, which cancels the chunks elsewhere; the frames kept stay.
+            record = paint_clip_on_ray(request, address, on_frame=on_frame, on_note=note)
+        else:
+            record = paint_clip(request, on_frame=on_frame, on_note=note, on_evaluation=on_evaluation,
+                                stop_asked=lambda: interrupt.arm())
     frames = f"{record.painted} frames painted" + (f" after the {record.resumed_from} kept" if record.resumed_from else "")
     per_frame = f", {record.painted / sum(record.frame_seconds):.2f} frames/s" if record.frame_seconds else ""
     if record.interrupted:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, fields
@@ -120,7 +121,8 @@ def _resolve(key: str, value: Any, folder: Path) -> Any:
     """Paths relative to the jobs file's folder; a trained model (`model = "x.doodle"`) and an
     --init picture are paths too, the network's and the start's names are not."""
     def one(item: Any) -> Any:
-        return str(folder / Path(item).expanduser()) if isinstance(item, str) else item
+        # normpath, not resolve: `..` goes, symbolic links stay as the user named them
+        return os.path.normpath(folder / Path(item).expanduser()) if isinstance(item, str) else item
 
     if key in PATH_KEYS or (key == "model" and str(value).endswith(".doodle")) or (
             key == "init" and isinstance(value, str) and value not in INIT_KINDS):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import DoodleError
+
 SUFFIX = ".manifest.jsonl"
 
 
@@ -33,12 +35,17 @@ class Manifest:
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(), "pid": os.getpid(),
                   **record}
         line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
-        handle = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(handle, line)
-            os.fsync(handle)
-        finally:
-            os.close(handle)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(handle, line)
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        except OSError as error:
+            raise DoodleError(f"{self.path}: cannot write the manifest ({error.strerror or error}); check the free "
+                              "space and the folder's permissions, or give another --manifest") from None
 
     def records(self) -> list[dict[str, Any]]:
         """Every whole record in order; lines that are not JSON objects (a torn last line) are skipped."""

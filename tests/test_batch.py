@@ -224,3 +224,48 @@ def test_the_command_refuses_a_bad_jobs_file_in_one_line_before_starting_ray(fol
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "line 18 (paint job 3)" in errors[0] and "nowhere.png" in errors[0], result.output
     assert not manifest_path(folder / "jobs.toml").exists()
+
+
+def test_the_example_jobs_file_is_valid():
+    example = Path(__file__).resolve().parent.parent / "examples" / "portraits-and-coasts.jobs.toml"
+    samples = example.parent.parent.parent / "shared" / "samples"
+    if not samples.is_dir():
+        pytest.skip(f"the shared samples are not at {samples}")
+    jobs = read_jobs(example)
+    assert [job.kind for job in jobs.jobs] == ["paint"] * 4
+    for job in jobs.jobs:
+        request = request_for(job, force=True)
+        assert request.output.parent == (example.parent.parent / "out" / "batch").resolve()
+        assert request.size is not None and all(path.is_file() for path in request.styles)
+
+
+@pytest.mark.slow
+def test_a_model_painted_clip_spread_over_ray_is_the_clip_painted_on_one_machine(tmp_path, ray_local):
+    """Chunks of frames painted by tasks, joined in order: frame for frame what doodle video paints
+    alone (a folder output, lossless), and a video with every frame."""
+    from doodle.video.clips import ClipWriter, open_clip
+    from doodle.video.distributed import paint_clip_on_ray
+    from doodle.video.motion import animated_doodle
+    from doodle.video.painting import paint_clip, painted_frames
+    from doodle.video_request import video_request
+
+    from .test_feedforward import tiny_model
+
+    clip = animated_doodle(two_region_map(32, 32, BLUE, RED), frames=7, shapes=2, seed=1)
+    with ClipWriter(tmp_path / "doodles", 12) as writer:
+        for frame in clip.frames:
+            writer.write(frame)
+    tiny_model()[0].save(tmp_path / "m.doodle")
+    settings = {"model": tmp_path / "m.doodle"}
+    quiet = {"on_frame": lambda done: None, "on_note": lambda text: None}
+    paint_clip(video_request(tmp_path / "doodles", tmp_path / "alone", settings=settings), **quiet)
+    record = paint_clip_on_ray(video_request(tmp_path / "doodles", tmp_path / "spread", settings=settings), "local",
+                               chunk_frames=3, **quiet)
+    assert record.painted == 7 and record.written == tmp_path / "spread"
+    alone, spread = painted_frames(tmp_path / "alone"), painted_frames(tmp_path / "spread")
+    assert len(spread) == 7
+    for one, other in zip(alone, spread):
+        assert np.array_equal(np.asarray(Image.open(one)), np.asarray(Image.open(other)))
+    record = paint_clip_on_ray(video_request(tmp_path / "doodles", tmp_path / "spread.mp4", settings=settings),
+                               "local", chunk_frames=3, **quiet)
+    assert open_clip(record.written).frame_count == 7 and not (tmp_path / "spread_frames").exists()
