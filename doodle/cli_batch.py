@@ -34,8 +34,8 @@ def batch(
     """Run the jobs of a jobs file as tasks on Ray: resumable, each failure recorded alone."""
     from .batch import BatchOptions, plan_jobs, run_batch
     from .errors import DoodleError
-    from .jobs import read_jobs
     from .images import check_output_folder
+    from .jobs import read_jobs
     from .manifest import Manifest, manifest_path
 
     if cpus_per_job <= 0 or gpus_per_job < 0 or retries < 0 or (cpus is not None and cpus < 1):
