@@ -29,6 +29,7 @@ from typing import Any
 
 from .errors import DoodleError
 from .images import path_exists
+from .interrupts import held_signals
 from .jobs import Job, JobsFile, inputs_digest, request_for
 from .manifest import Manifest
 
@@ -63,14 +64,22 @@ class BatchRecord:
     cancelled: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    stop_signal: int | None = None  # the signal that stopped the run (Ctrl-C: SIGINT)
 
 
-def _video_frames_kept(job: Job) -> bool:
-    from .video.clips import output_kind
+def _frames_kept(request) -> bool:
+    """Whether a clip job's work folder holds frames a run kept (what --resume continues)."""
+    from .video.painting import kept_frame_name, painted_frames
 
-    output = job.output
-    work = output if output_kind(output) == "frames" else output.with_name(output.stem + "_frames")
-    return work.is_dir() and any(work.iterdir())
+    return bool(painted_frames(request.work_dir, kept_frame_name(request)))
+
+
+def _output_exists(job: Job) -> bool:
+    """A result at the job's output. A clip's folder output fills frame by frame, so only kept
+    frames say something is there (see `_frames_kept`)."""
+    if job.kind == "video" and job.output.is_dir():
+        return False
+    return path_exists(job.output)
 
 
 def plan_jobs(jobs: JobsFile, manifest: Manifest) -> list[PlannedJob]:
@@ -79,24 +88,27 @@ def plan_jobs(jobs: JobsFile, manifest: Manifest) -> list[PlannedJob]:
     latest = manifest.latest()
     planned = []
     for job in jobs.jobs:
-        key = str(job.output)
-        previous = latest.get(key)
-        exists = path_exists(job.output)
+        previous = latest.get(str(job.output))
+        exists = _output_exists(job)
         own_force = bool(job.options.get("force", False))
-        if exists and previous is None and not own_force and not (job.kind == "video" and job.output.is_dir()):
+        if exists and previous is None and not own_force:
             raise DoodleError(f"{jobs.path}: {job.where}: {job.output} already exists and this batch did not write "
                               "it; remove it, or give the job force = true")
-        resume = job.kind == "video" and not exists and _video_frames_kept(job)
-        force = own_force or (exists and previous is not None)
         try:
-            request = request_for(job, force=force and not resume, resume=resume)
-            digest = inputs_digest(job, request)
+            digest = inputs_digest(job, request_for(job, force=True))
+            same = previous is not None and previous.get("inputs") == digest
+            # What an earlier run of the same job left is continued: a clip's kept frames, the
+            # checkpoint of a training whose worker died. Anything else of ours is replaced.
+            resume = same and not own_force and previous.get("status") != "done" and (
+                job.kind == "video" and _frames_kept(request_for(job, force=True))
+                or job.kind == "train" and exists)
+            force = own_force or (previous is not None and not resume and (exists or job.kind == "video"))
+            request_for(job, force=force and not resume, resume=resume)  # the command's own checks
         except DoodleError as error:
             raise DoodleError(f"{jobs.path}: {job.where}: {error}") from None
         except OSError as error:
             raise DoodleError(f"{jobs.path}: {job.where}: cannot read an input ({error.strerror or error})") from None
-        skip = (exists and previous is not None and previous.get("status") == "done"
-                and previous.get("inputs") == digest)
+        skip = exists and same and previous.get("status") == "done"
         planned.append(PlannedJob(job, digest, force, resume, skip))
     return planned
 
@@ -146,9 +158,12 @@ def run_job(planned: PlannedJob, manifest_path: str, threads: int, board, style_
     started = time.time()
     manifest.append({"output": key, "job": job.number, "line": job.line, "kind": job.kind, "status": "started",
                      "started": started, "inputs": planned.digest, "node": _node_id()})
-    # A dead attempt of this job may have left its output (a training checkpoint): replace it.
-    dead_attempt = earlier is not None and earlier.get("status") == "started"
-    force = planned.force or (dead_attempt and path_exists(job.output))
+    # A dead attempt of this job (this run's, retried by Ray) may have left something: a clip's
+    # frames and a training's checkpoint are continued, what else is there is replaced.
+    dead_attempt = earlier is not None and earlier.get("status") == "started" and earlier.get("inputs") == planned.digest
+    resume = planned.resume or (dead_attempt and job.kind in ("video", "train") and not planned.force
+                                and (_output_exists(job) if job.kind == "train" else True))
+    force = planned.force or (dead_attempt and not resume and _output_exists(job))
     last_told = [0.0]
 
     def tell(text: str) -> None:
@@ -158,7 +173,8 @@ def run_job(planned: PlannedJob, manifest_path: str, threads: int, board, style_
             board.update.remote(key, text)
 
     try:
-        resume = planned.resume or (job.kind == "video" and not force and _video_frames_kept(job))
+        if resume and job.kind == "video" and not _frames_kept(request_for(job, force=True)):
+            resume = False  # the dead attempt kept no frame: start the clip
         request = request_for(job, force=force and not resume, resume=resume)
         written = _execute(job.kind, request, tell, style_features)
     except DoodleError as error:
@@ -244,6 +260,19 @@ def start_ray(options: BatchOptions):
     return ray
 
 
+def check_room(ray, options: BatchOptions) -> None:
+    """Refuse a share no node has (Ray would wait for it for ever, without a word)."""
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    cpus = max((node.get("CPU", 0) for node in nodes), default=0)
+    gpus = max((node.get("GPU", 0) for node in nodes), default=0)
+    if options.cpus_per_job > cpus:
+        raise DoodleError(f"--cpus-per-job {options.cpus_per_job:g}: the largest node has {cpus:g} CPUs; ask for at "
+                          "most that")
+    if options.gpus_per_job > gpus:
+        raise DoodleError(f"--gpus-per-job {options.gpus_per_job:g}: the largest node has {gpus:g} GPUs; ask for at "
+                          "most that, or 0")
+
+
 class ProgressBoard:
     """What each running job last said (a Ray actor: tasks tell it, the driver reads it)."""
 
@@ -262,6 +291,7 @@ def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned
     """Run the planned jobs; `on_change` hears the state (per job: queued, running, done, failed,
     skipped, with what the running ones last said) about twice a second."""
     ray = start_ray(options)
+    check_room(ray, options)
     began = time.perf_counter()
     record = BatchRecord()
     resources = {"num_cpus": options.cpus_per_job, "num_gpus": options.gpus_per_job}
@@ -298,18 +328,19 @@ def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned
                     state[str(planned[index].job.output)] = "running"
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=PROGRESS_EVERY_S)
                 for ref in ready:
-                    _finish(ray, ref, planned[running.pop(ref)], manifest, record, state)
+                    with held_signals():  # a finished job's record is never lost to a stop
+                        _finish(ray, ref, planned[running[ref]], manifest, record, state)
+                        running.pop(ref)
                 on_change({"state": state, "said": ray.get(board.read.remote()), "seconds": time.perf_counter() - began})
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as stop:
+                record.stop_signal = record.stop_signal or getattr(stop, "signum", None)
                 if stopping or options.cancel:  # a second Ctrl-C, or --cancel: stop the running jobs too
-                    for ref, index in running.items():
+                    for ref in running:
                         ray.cancel(ref, force=True)
-                        key = str(planned[index].job.output)
-                        manifest.append({"output": key, "job": planned[index].job.number, "status": "cancelled",
-                                         "inputs": planned[index].digest})
-                        record.cancelled.append(key)
-                        state[key] = "cancelled"
-                    running.clear()
+                    for ref, index in list(running.items()):  # each recorded as it ended: cancelled, or done
+                        with held_signals():
+                            _finish(ray, ref, planned[index], manifest, record, state)
+                            running.pop(ref)
                 stopping, record.interrupted = True, True
                 queue.clear()
     finally:

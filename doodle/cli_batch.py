@@ -68,7 +68,7 @@ def batch(
             + (f", {len(record.cancelled)} cancelled" if record.cancelled else "")
             + f" in {record.seconds:.1f} s; manifest {manifest.path}")
     if record.interrupted:
-        raise typer.Exit(exit_code(None))
+        raise typer.Exit(exit_code(record.stop_signal))
     if record.failed:
         raise typer.Exit(1)
 

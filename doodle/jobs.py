@@ -30,6 +30,7 @@ or Ray.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -54,7 +55,7 @@ SETTINGS = frozenset(field.name for field in fields(PaintConfig))
 # the names of the command's flags.
 OWN_KEYS = {
     "paint": {"style", "style_map", "output", "content", "map", "content_map", "no_maps", "auto_maps", "size",
-              "force", "preset"},
+              "force", "preset", "save_every"},
     "train": {"style", "style_map", "output", "kind", "content_dir", "size", "steps", "batch", "width",
               "learning_rate", "force", "preview_every", "checkpoint_every", "preset", "stability"},
     "video": {"clip", "output", "style", "doodles", "style_map", "maps", "no_maps", "auto_maps", "size",
@@ -149,11 +150,18 @@ def read_jobs(path: str | Path) -> JobsFile:
     except tomllib.TOMLDecodeError as error:
         raise DoodleError(f"{path}: not valid TOML: {error}") from None
     headers, key_lines = _key_lines(text)
-    folder = path.resolve().parent
-    defaults = _normalised(data.pop("defaults", {}) or {})
+    folder = Path(os.path.normpath(path.absolute().parent))  # not resolve(): a link's folder is where it is
+    defaults = data.pop("defaults", {})
     if not isinstance(defaults, dict):
-        raise DoodleError(f"{path}: [defaults] must be a table of options")
-    for name in data:
+        raise DoodleError(f"{path}: [defaults] must be one table of options, written [defaults]")
+    defaults = _normalised(defaults)
+    for name, value in data.items():
+        if name in KINDS and not isinstance(value, list):
+            raise DoodleError(f"{path}: write each {name} job as a [[{name}]] table")
+        if not isinstance(value, (list, dict)):
+            line = key_lines.get(0, {}).get(name.replace("-", "_"), 0)
+            raise DoodleError(f"{path}: line {line}: {name!r} is outside any table; put it under [defaults] or in a "
+                              "job")
         if name not in KINDS:
             line = next((number for number, kind in headers if kind == name), 0)
             where = f"line {line}: " if line else ""
@@ -166,8 +174,6 @@ def read_jobs(path: str | Path) -> JobsFile:
     jobs: list[Job] = []
     for kind in KINDS:
         entries = data.get(kind, [])
-        if not isinstance(entries, list):
-            raise DoodleError(f"{path}: write each {kind} job as a [[{kind}]] table")
         lines = [number for number, header in headers if header == kind]
         for index, entry in enumerate(entries):
             line = lines[index] if index < len(lines) else 0
@@ -205,10 +211,23 @@ def _job(path: Path, kind: str, index: int, line: int, entry: Any, defaults: dic
             close = _closest(key, OWN_KEYS[kind] | SETTINGS)
             raise DoodleError(f"{path}: {at}: {key!r} is not an option of a {kind} job{close}")
     merged = {key: value for key, value in defaults.items() if key in OWN_KEYS[kind] or key in SETTINGS}
+    if str(own.get("model", "")).endswith(".doodle"):  # a model knows its style: the defaults' is not for it
+        for key in ("style", "style_map"):
+            if key not in own:
+                merged.pop(key, None)
     merged.update(own)
     for key in REQUIRED[kind]:
         if key not in merged:
             raise DoodleError(f"{path}: {where}: give its {key!r}")
+    for key, value in merged.items():
+        at = f"line {key_lines[key]}" if key in key_lines else where
+        text_wanted = key in PATH_KEYS or (key == "size" and kind != "train")
+        several = key in LIST_KEYS and kind != "train"
+        if text_wanted and not (isinstance(value, str) or several and isinstance(value, list)
+                                and all(isinstance(item, str) for item in value)):
+            what = "a path in quotes" + (", or a list of them" if several else "") if key != "size" else \
+                'WIDTHxHEIGHT in quotes, e.g. "512x384"'
+            raise DoodleError(f"{path}: {at}: {key} = {value!r}: give {what}")
     options = {key: _resolve(key, value, folder) for key, value in merged.items()}
     return Job(kind, index + 1, line, options)
 
@@ -292,8 +311,16 @@ def inputs_digest(job: Job, request) -> str:
     for path in input_files(request):
         files = sorted(item for item in path.iterdir() if item.is_file()) if path.is_dir() else [path]
         for item in files:
-            digest.update(str(item.name).encode())
-            with open(item, "rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(block)
+            status = item.stat()
+            digest.update(f"{item.name}:{file_digest(str(item), status.st_size, status.st_mtime_ns)}".encode())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file's bytes, once per process for each version of it (jobs share their styles)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()

@@ -64,10 +64,6 @@ class Manifest:
         return found
 
     def latest(self) -> dict[str, dict[str, Any]]:
-        """Each job's latest record, by its output path."""
-        return {record["output"]: record for record in self.records()}
-
-    def attempts(self, output: str, since: float) -> int:
-        """How many times the job writing `output` was started since `since` (seconds since the epoch)."""
-        return sum(1 for record in self.records() if record["output"] == output and record.get("status") == "started"
-                   and record.get("started", 0) >= since)
+        """Each job's state: its latest record, by its output path. A `skipped` record says a run
+        found the job done; the record that says how it was done stays its state."""
+        return {record["output"]: record for record in self.records() if record.get("status") != "skipped"}

@@ -67,6 +67,10 @@ def test_defaults_merge_and_paths_are_relative_to_the_jobs_file(folder, monkeypa
     ('\n[[draw]]\noutput = "x.png"\n', r"line 23: \[\[draw\]\] is not a kind of job"),
     ('\n[[paint]]\noutput = \n', r"not valid TOML: .*line 24"),
     ('\n[[train]]\noutput = "out/m.doodle"\nsize = 64\nsteps = "many"\n', r"line 23 \(train job 1\): steps = 'many': give a number"),
+    ('\n[[paint]]\nmap = "doodle0.png"\noutput = 3\n', r"line 25: output = 3: give a path in quotes"),
+    ('\n[[paint]]\nmap = "doodle0.png"\noutput = "out/x.png"\nsize = 256\n', r"line 26: size = 256: give WIDTHxHEIGHT"),
+    ('\n[defaults2]\nx = 1\n', r"\[\[defaults2\]\] is not a kind of job"),
+    ('\n[[video]]\nclip = "doodle0.png"\noutput = "out/v.avi"\nmodel = "m.doodle"\n', r"line 23 \(video job 1\): "),
 ])
 def test_a_bad_jobs_file_is_refused_whole_with_the_line(folder, extra, message):
     from doodle.batch import plan_jobs
@@ -115,22 +119,15 @@ def ray_local():
     ray.shutdown()
 
 
-def kill_first_worker_running_a_job(killed: list[int], stop: threading.Event) -> None:
-    """SIGKILL the first Ray worker seen running a job (its process title is ray::run_job)."""
+def kill_first_worker_running_a_job(manifest: Manifest, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the worker of the first job that recorded its start (the record names its process)."""
     while not stop.is_set() and not killed:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                title = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            except OSError:
-                continue
-            if title.startswith(b"ray::run_job"):
-                time.sleep(0.5)  # mid-job: it has recorded its start
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
-                return
-        time.sleep(0.05)
+        started = [item for item in manifest.records() if item["status"] == "started"]
+        if started:
+            os.kill(started[0]["pid"], signal.SIGKILL)
+            killed.append(started[0]["pid"])
+            return
+        time.sleep(0.02)
 
 
 @pytest.mark.slow
@@ -139,18 +136,18 @@ def test_a_killed_worker_is_retried_a_bad_job_fails_alone_and_a_rerun_does_nothi
 
     Image.fromarray(two_region_map(48, 96)).save(folder / "wide_sem.png")  # not the style's proportions
     bad = '\n[[paint]]\nmap = "doodle0.png"\nstyle-map = "wide_sem.png"\noutput = "out/bad.png"\n'
-    (folder / "jobs.toml").write_text(jobs_text(3, bad))
+    (folder / "jobs.toml").write_text(jobs_text(3, bad, iterations=300))  # long enough to be killed mid-job
     jobs = read_jobs(folder / "jobs.toml")
     manifest = Manifest(manifest_path(jobs.path))
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(target=kill_first_worker_running_a_job, args=(killed, stop), daemon=True)
+    killer = threading.Thread(target=kill_first_worker_running_a_job, args=(manifest, killed, stop), daemon=True)
     killer.start()
     try:
         record = run_batch(jobs, manifest, BatchOptions(cpus=2, retries=2), plan_jobs(jobs, manifest))
     finally:
         stop.set()
-    assert killed, "no worker was seen running a job"
+    assert killed, "no job recorded its start"
     assert sorted(Path(path).name for path in record.done) == ["p0.png", "p1.png", "p2.png"]
     assert list(record.failed) == [str(folder / "out/bad.png")]
     records = manifest.records()
@@ -171,6 +168,7 @@ def test_a_killed_worker_is_retried_a_bad_job_fails_alone_and_a_rerun_does_nothi
     assert len(record.skipped) == 3 and not record.done and list(record.failed) == [str(folder / "out/bad.png")]
     assert {name: (folder / "out" / name).stat().st_mtime_ns for name in mtimes} == mtimes
     assert len([item for item in manifest.records() if item["status"] == "started"]) == 6  # only the bad one again
+    assert [item.skip for item in plan_jobs(jobs, manifest)] == [True, True, True, False]  # and so on, every run
 
 
 @pytest.mark.slow
@@ -202,6 +200,12 @@ def test_a_simulated_two_node_cluster_runs_jobs_on_both_nodes(folder, monkeypatc
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_a_job_with_a_model_does_not_take_the_default_style(folder):
+    (folder / "jobs.toml").write_text(jobs_text(1, '\n[[video]]\nclip = "clip"\nmodel = "m.doodle"\noutput = "v.mp4"\n'))
+    video = read_jobs(folder / "jobs.toml").jobs[-1]
+    assert video.kind == "video" and "style" not in video.options and video.options["model"].endswith("m.doodle")
 
 
 def test_the_manifest_ignores_a_torn_last_line(tmp_path):
@@ -269,3 +273,30 @@ def test_a_model_painted_clip_spread_over_ray_is_the_clip_painted_on_one_machine
     record = paint_clip_on_ray(video_request(tmp_path / "doodles", tmp_path / "spread.mp4", settings=settings),
                                "local", chunk_frames=3, **quiet)
     assert open_clip(record.written).frame_count == 7 and not (tmp_path / "spread_frames").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cancel", [False, True])
+def test_ctrl_c_stops_scheduling_and_leaves_the_manifest_true(folder, cancel):
+    """A stop signal while the first job runs: no other job starts; the running one finishes (or,
+    with --cancel, is cancelled), and the manifest says so; exit code 130."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    (folder / "jobs.toml").write_text(jobs_text(3, iterations=3000))
+    manifest = Manifest(manifest_path(folder / "jobs.toml"))
+    command = [sys.executable, "-m", "doodle", "batch", str(folder / "jobs.toml"), "--cpus", "1", "--quiet"]
+    process = subprocess.Popen(command + ["--cancel"] * cancel, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    deadline = time.monotonic() + 120
+    while not any(item["status"] == "started" for item in manifest.records()):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output
+    statuses = [(Path(item["output"]).name, item["status"]) for item in manifest.records()]
+    ending = "cancelled" if cancel else "done"
+    assert statuses == [("p0.png", "started"), ("p0.png", ending)], (statuses, output)
+    assert (folder / "out" / "p0.png").exists() != cancel and not (folder / "out" / "p1.png").exists()

@@ -146,7 +146,7 @@ def test_style_scales_with_size_except_for_textures(encoder, style_pair):
     sizes = []
 
     class Spy:
-        info = encoder.info
+        info, pooling = encoder.info, encoder.pooling
 
         def __call__(self, image, layers):
             sizes.append(tuple(image.shape[-2:]))

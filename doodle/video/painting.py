@@ -26,7 +26,7 @@ from PIL import Image
 
 from .. import atomic
 from ..errors import DoodleError
-from ..images import check_map_matches, make_parent, read_image, to_uint8
+from ..images import check_map_matches, declared_size, make_parent, read_image, to_uint8
 from ..video_request import VideoRequest
 from .clips import FRAME_NAME, Clip, ClipWriter, as_frame, frame_files, open_clip
 
@@ -214,6 +214,25 @@ class OptimisationPainter:
         return result.image, sum(phase.evaluations for phase in result.record.phases)
 
 
+def kept_frames(request: VideoRequest, out_hw: tuple[int, int]) -> list[Path]:
+    """The frames an earlier run kept, to continue from (--resume), or none (--force deletes them);
+    kept frames without either flag, or of another size than this run paints, are refused."""
+    done = painted_frames(request.work_dir, kept_frame_name(request))
+    if done and not (request.resume or request.force):
+        raise DoodleError(f"{request.work_dir}: holds {len(done)} painted frames of an earlier run; pass --resume to "
+                          "continue it, or --force to start over")
+    if request.force:
+        for path in done:
+            path.unlink(missing_ok=True)
+        return []
+    if done:
+        width, height = declared_size(done[-1], "image")
+        if (height, width) != tuple(out_hw):
+            raise DoodleError(f"{done[-1]}: the kept frames are {width}x{height}, not {out_hw[1]}x{out_hw[0]}; resume "
+                              "with the --size they were painted at, or --force")
+    return done
+
+
 def check_map_clip(clip: Clip, maps: Clip) -> None:
     """A clip of maps goes frame for frame with its photos: the same number, the same proportions."""
     if clip.frame_count is not None and maps.frame_count is not None and clip.frame_count != maps.frame_count:
@@ -232,14 +251,7 @@ def paint_clip(request: VideoRequest, *, on_frame: Callable[[FrameDone], None], 
     if maps is not None:
         check_map_clip(clip, maps)
     out_hw = (request.size[1], request.size[0]) if request.size is not None else (clip.size[1], clip.size[0])
-    done = painted_frames(request.work_dir, kept_frame_name(request))
-    if done and not (request.resume or request.force):
-        raise DoodleError(f"{request.work_dir}: holds {len(done)} painted frames of an earlier run; pass --resume to "
-                          "continue it, or --force to start over")
-    if request.force:
-        for path in done:
-            path.unlink(missing_ok=True)
-        done = []
+    done = kept_frames(request, out_hw)
     record = ClipRecord(resumed_from=len(done))
     painter = (ModelPainter(request, out_hw, on_note) if request.model is not None
                else OptimisationPainter(request, clip, out_hw, on_note, on_evaluation))
@@ -252,9 +264,6 @@ def paint_clip(request: VideoRequest, *, on_frame: Callable[[FrameDone], None], 
         if before is None:
             raise DoodleError(f"{request.work_dir}: holds {start} painted frames but {request.clip} has fewer; "
                               "pass --force to start over")
-        if kept.shape[:2] != tuple(out_hw):
-            raise DoodleError(f"{done[-1]}: the kept frames are {kept.shape[1]}x{kept.shape[0]}, not "
-                              f"{out_hw[1]}x{out_hw[0]}; resume with the --size they were painted at, or --force")
         previous = (at_size(before, out_hw, painter.is_map), kept) if painter.needs_previous else None
         if map_frames is not None:
             next(map_frames, None)
