@@ -290,10 +290,17 @@ def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned
               on_change: Callable[[dict], None] = lambda state: None) -> BatchRecord:
     """Run the planned jobs; `on_change` hears the state (per job: queued, running, done, failed,
     skipped, with what the running ones last said) about twice a second."""
-    ray = start_ray(options)
-    check_room(ray, options)
     began = time.perf_counter()
     record = BatchRecord()
+    for item in planned:
+        if item.skip:
+            record.skipped.append(str(item.job.output))
+            manifest.append({"output": str(item.job.output), "job": item.job.number, "line": item.job.line,
+                             "kind": item.job.kind, "status": "skipped", "inputs": item.digest})
+    if all(item.skip for item in planned):  # nothing to do: no cluster to start
+        return record
+    ray = start_ray(options)
+    check_room(ray, options)
     resources = {"num_cpus": options.cpus_per_job, "num_gpus": options.gpus_per_job}
     threads = max(1, int(options.cpus_per_job))
     # SPREAD: jobs go across the nodes, not all to the one holding the shared style features (Ray's
@@ -302,11 +309,6 @@ def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned
     style_task = ray.remote(max_retries=options.retries, **resources)(style_features_task)
     board = ray.remote(num_cpus=0)(ProgressBoard).remote()
     state = {str(item.job.output): "skipped" if item.skip else "queued" for item in planned}
-    for item in planned:
-        if item.skip:
-            record.skipped.append(str(item.job.output))
-            manifest.append({"output": str(item.job.output), "job": item.job.number, "line": item.job.line,
-                             "kind": item.job.kind, "status": "skipped", "inputs": item.digest})
     groups = style_groups(planned)
     shared = {}
     for first, members in groups.items():

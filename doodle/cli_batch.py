@@ -49,7 +49,9 @@ def batch(
     say("", f"{len(planned)} jobs in {jobs}: {to_run} to run, {len(planned) - to_run} done before with the same "
             f"inputs; manifest {manifest.path}")
     names = {str(item.job.output): f"{item.job.kind} {item.job.output.name}" for item in planned}
-    view = Live(console=console, transient=False, refresh_per_second=4) if not quiet and to_run else None
+    # A live view where someone watches; a log (not a terminal) gets the summary only.
+    view = Live(console=console, transient=False, refresh_per_second=4) \
+        if not quiet and to_run and console.is_terminal else None
 
     def show(update: dict) -> None:
         if view is not None:
