@@ -31,6 +31,7 @@ def video(
     no_maps: bool = typer.Option(False, "--no-maps", help="Ignore all maps: plain style transfer of every frame."),
     auto_maps: bool = typer.Option(False, "--auto-maps", help="Make a map for every frame, with the same labels throughout (fitted once on the style's map, or on the style and the first frame)."),
     size: Optional[str] = typer.Option(None, help="Size WIDTHxHEIGHT of the painted frames. Default: the clip's."),
+    fps: Optional[float] = typer.Option(None, help="Frames per second of a clip given as a folder of frames (default 24); a video plays at its own rate."),
     temporal_weight: float = typer.Option(videos.DEFAULT_TEMPORAL_WEIGHT, help="How strongly each frame holds the previous painting where the motion carries it (0: warm start only)."),
     frame_iterations: Optional[int] = typer.Option(None, help="Evaluations for each frame after the first, which starts warm. Default: half of --iterations."),
     preset: Optional[str] = typer.Option(None, help="Start from a named preset (doodle presets); flags given as well override it."),
@@ -44,7 +45,7 @@ def video(
     request = videos.video_request(clip, output, styles=style or [], doodles=doodles, style_maps=style_map,
                                    map_clip=maps, no_maps=no_maps, auto_maps=auto_maps, size=size,
                                    frame_iterations=frame_iterations, temporal_weight=temporal_weight, resume=resume,
-                                   force=force, preset=preset, settings=typed_settings(ctx))
+                                   force=force, preset=preset, settings=typed_settings(ctx), fps=fps)
     show_notes(request)
     from .video.painting import paint_clip
 

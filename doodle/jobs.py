@@ -59,7 +59,7 @@ OWN_KEYS = {
     "train": {"style", "style_map", "output", "kind", "content_dir", "size", "steps", "batch", "width",
               "learning_rate", "force", "preview_every", "checkpoint_every", "preset", "stability"},
     "video": {"clip", "output", "style", "doodles", "style_map", "maps", "no_maps", "auto_maps", "size",
-              "frame_iterations", "temporal_weight", "force", "preset"},
+              "frame_iterations", "temporal_weight", "force", "preset", "fps"},
 }
 PATH_KEYS = {"style", "style_map", "output", "content", "map", "content_map", "content_dir", "clip", "maps"}
 LIST_KEYS = {"style", "style_map"}  # several styles (and their maps) for paint and video

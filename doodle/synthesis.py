@@ -54,7 +54,9 @@ def paint(style: ImagesLike, *, style_map: ImagesLike | None = None, content: Im
     warped into this one, at the painting's size) seeds the start where its mask trusts it and adds
     the "temporal" loss term to every phase; see `doodle.temporal`. `style_features` (from
     `style_features_of` for the same style and settings) are used instead of encoding the style
-    again, wherever their key matches: `doodle batch` computes them once for many paintings.
+    again, wherever their key matches: `doodle batch` computes them once for many paintings. Given
+    a dict, `paint` adds what it encodes, so the next painting of the style (a clip's next frame)
+    finds it there.
     """
     started = time.perf_counter()
     record = PaintRecord(mode="", config=config)
@@ -116,6 +118,12 @@ def style_features_of(style: ImagesLike, *, style_map: ImagesLike | None = None,
     return found
 
 
+def as_features(value, device: torch.device) -> torch.Tensor:
+    """A shared feature map on `device`: a tensor as it is, a numpy array copied (those from Ray's
+    object store are read-only)."""
+    return value.to(device) if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value)).to(device)
+
+
 def feature_key(image_digest: str, copy_hw: tuple[int, int], plan: RunPlan, encoder: VGGEncoder) -> str:
     """What a style copy's features depend on: its pixels, its size at this phase, the layers, the
     network (weights file and pooling) and the arithmetic."""
@@ -133,7 +141,8 @@ def encode_style(copies: list[StyleCopy], index: int, plan: RunPlan, encoder: VG
                  ) -> list[tuple[StyleCopy, dict[str, torch.Tensor], str]]:
     """Every style copy at phase `index`'s scale with its features and their `feature_key`; shrunken
     copies too small for the deepest layer at this phase are left out (the styles themselves were
-    checked by the plan). Features found in `shared` under their key are taken from there."""
+    checked by the plan). Features found in `shared` under their key are taken from there; when
+    `shared` is a dict, the features encoded here are added to it."""
     smallest = smallest_side(plan.style_layers, 1)
     found = []
     with torch.no_grad():
@@ -142,11 +151,12 @@ def encode_style(copies: list[StyleCopy], index: int, plan: RunPlan, encoder: VG
             if not copy.base and min(copy_hw) < smallest:
                 continue
             key = feature_key(image_digest(copy.image), copy_hw, plan, encoder)
-            if shared is not None and key in shared:  # arrays from Ray's object store are read-only: copied
-                features = {layer: torch.from_numpy(np.array(value)).to(plan.device)
-                            for layer, value in shared[key].items()}
+            if shared is not None and key in shared:
+                features = {layer: as_features(value, plan.device) for layer, value in shared[key].items()}
             else:
                 features = encode(encoder, resize_image(copy.image, copy_hw), plan.style_layers, plan.precision)
+                if isinstance(shared, dict):  # a cache: the next run with this style finds them
+                    shared[key] = features
             found.append((copy, features, key))
     return found
 

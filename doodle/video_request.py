@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,14 @@ from .request import (
     refuse_styles_with_model,
     resolve_map_paths,
 )
-from .video.clips import output_kind
+from .video.clips import frame_rate, output_kind
 
 # How strongly a frame holds the previous painting where the flow carries it. The style terms total
 # about 0.4; at 10 the warping error of a small test clip fell 4x, at 50-100 12-15x, and on the
 # benchmark's pan 30 gives a fifth of painting each frame alone (benchmarks/README.md, Video).
 DEFAULT_TEMPORAL_WEIGHT = 30.0
 MAX_TEMPORAL_WEIGHT = 1e6
+MAX_FPS = 1000  # frames a second: more than any camera films, far less than a timestamp counts
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class VideoRequest:
     resume: bool = False
     force: bool = False
     notes: tuple[str, ...] = ()
+    fps: Fraction | None = None  # the rate of a folder of frames (default 24); a video has its own
 
     @property
     def work_dir(self) -> Path:
@@ -85,10 +88,18 @@ def video_request(clip: PathLike, output: PathLike, *, styles: Sequence[PathLike
                   no_maps: bool = False, auto_maps: bool = False, size: str | None = None,
                   frame_iterations: int | None = None, temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
                   resume: bool = False, force: bool = False, preset: str | None = None,
-                  settings: Mapping[str, Any] | None = None) -> VideoRequest:
+                  settings: Mapping[str, Any] | None = None, fps: float | None = None) -> VideoRequest:
     """Check and resolve a clip-painting job (the options of `doodle video`); raises DoodleError."""
     clip, output, map_clip = Path(clip), Path(output), as_path(map_clip)
     _require_clip(clip)
+    if fps is not None:
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (0 < fps <= MAX_FPS):
+            raise DoodleError(f"--fps {fps!r}: give the frames per second of the folder's frames, above 0 and at "
+                              f"most {MAX_FPS}, e.g. 24")
+        if not clip.is_dir():
+            raise DoodleError(f"--fps {fps:g}: {clip} is a video, which plays at its own rate; --fps is the rate of a "
+                              "folder of frames")
+        fps = frame_rate(fps)
     kind = output_kind(output)
     if resume and force:
         raise DoodleError("--resume continues the frames already painted and --force starts over; choose one")
@@ -107,7 +118,7 @@ def video_request(clip: PathLike, output: PathLike, *, styles: Sequence[PathLike
     settings = dict(settings or {})
     model = _model_file(settings)
     base = VideoRequest(clip, output, kind, doodles, size=output_size(size), resume=resume, force=force,
-                        temporal_weight=temporal_weight)
+                        temporal_weight=temporal_weight, fps=fps)
     if model is not None:
         refuse_styles_with_model(model, styles)
         if map_clip is not None or auto_maps:

@@ -107,6 +107,11 @@ def test_shared_style_features_are_used_in_place_of_encoding():
     doubled = {key: {layer: value * 2 for layer, value in features.items()} for key, features in shared.items()}
     changed = synthesis.paint(style, style_map=style_map, target_map=doodle, config=config, style_features=doubled)
     assert not np.array_equal(alone.image, changed.image)  # they were used, not encoded again
+    cache: dict = {}  # a dict is filled as a cache (a clip's frames reuse it)
+    first = synthesis.paint(style, style_map=style_map, target_map=doodle, config=config, style_features=cache)
+    assert set(cache) == set(shared) and np.array_equal(first.image, alone.image)
+    assert np.array_equal(synthesis.paint(style, style_map=style_map, target_map=doodle, config=config,
+                                          style_features=cache).image, alone.image)
 
 
 # --- real runs on Ray ------------------------------------------------------------------------

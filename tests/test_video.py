@@ -184,3 +184,12 @@ def test_settings_given_with_a_model_are_named_in_one_note(files):
                                       "precision": "bf16"})
     assert request.model == files / "m.doodle" and request.config.seed == 3 and request.config.precision == "bf16"
     assert request.notes == ("--preset, --style-weight: for optimisation; a model paints with what it learnt",)
+
+
+def test_a_folder_of_frames_plays_at_the_fps_given(files):
+    result = run("video", files / "doodle_in", "--model", files / "m.doodle", "--fps", "6", "-o", files / "out.mp4", "-q")
+    assert result.exit_code == 0, result.output
+    assert open_clip(files / "out.mp4").fps == 6
+    for clip, fps in ((files / "doodle.mp4", "6"), (files / "doodle_in", "0"), (files / "doodle_in", "nan")):
+        refused = run("video", clip, "--model", files / "m.doodle", "--fps", fps, "-o", files / "again.mp4", "-q")
+        assert refused.exit_code == 2 and refused.output.startswith("error: --fps"), refused.output

@@ -66,7 +66,7 @@ def paint_clip_on_ray(request: VideoRequest, address: str, *, on_frame: Callable
         raise DoodleError("--address spreads a model's frames over a cluster; the optimisation path paints each frame "
                           "from the previous one, so it runs on one machine: drop --address, or give --model")
     started = time.perf_counter()
-    clip = open_clip(request.clip)
+    clip = open_clip(request.clip, request.fps)
     if clip.frame_count is None:
         raise DoodleError(f"{request.clip}: does not say how many frames it has, so it cannot be cut into chunks; "
                           "drop --address, or convert it to a folder of frames")

@@ -161,6 +161,7 @@ class OptimisationPainter:
         self.style_maps: list | None = list(request.style_maps) if any(request.style_maps) else None
         self.labeller = None
         self.clip, self.out_hw = clip, out_hw
+        self.style_features: dict = {}  # the style's features, encoded on the first frames and reused
 
     def make_labeller(self, first: np.ndarray) -> None:
         """--auto-maps: a labeller fitted once, then applied to every frame (the first included), so
@@ -208,7 +209,8 @@ class OptimisationPainter:
                        content_map=map_frame if not self.is_map else None,
                        target_map=frame if self.is_map else None,
                        size=request.size, config=request.frame_config(index), callback=self.on_evaluation,
-                       on_note=self.on_note if index == 0 else None, encoder=self.encoder, guide=guide)
+                       on_note=self.on_note if index == 0 else None, encoder=self.encoder, guide=guide,
+                       style_features=self.style_features)
         if result.record.interrupted:  # half a frame is no frame: stop before it is kept
             raise KeyboardInterrupt
         return result.image, sum(phase.evaluations for phase in result.record.phases)
@@ -246,7 +248,7 @@ def paint_clip(request: VideoRequest, *, on_frame: Callable[[FrameDone], None], 
     """Paint `request.clip` into `request.output`. `stop_asked` is called between frames and raises
     KeyboardInterrupt to stop (the CLI's deferred Ctrl-C); the finished frames are kept either way."""
     started = time.perf_counter()
-    clip = open_clip(request.clip)
+    clip = open_clip(request.clip, request.fps)
     maps = open_clip(request.map_clip) if request.map_clip is not None else None
     if maps is not None:
         check_map_clip(clip, maps)
