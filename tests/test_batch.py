@@ -275,9 +275,14 @@ def test_a_model_painted_clip_spread_over_ray_is_the_clip_painted_on_one_machine
     assert len(spread) == 7
     for one, other in zip(alone, spread):
         assert np.array_equal(np.asarray(Image.open(one)), np.asarray(Image.open(other)))
-    record = paint_clip_on_ray(video_request(tmp_path / "doodles", tmp_path / "spread.mp4", settings=settings),
-                               "local", chunk_frames=3, **quiet)
-    assert open_clip(record.written).frame_count == 7 and not (tmp_path / "spread_frames").exists()
+    from typer.testing import CliRunner
+
+    from doodle.cli import app
+
+    result = CliRunner().invoke(app, ["video", str(tmp_path / "doodles"), "--model", str(tmp_path / "m.doodle"),
+                                      "--address", "local", "-o", str(tmp_path / "spread.mp4"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert open_clip(tmp_path / "spread.mp4").frame_count == 7 and not (tmp_path / "spread_frames").exists()
 
 
 @pytest.mark.slow
@@ -305,3 +310,65 @@ def test_ctrl_c_stops_scheduling_and_leaves_the_manifest_true(folder, cancel):
     ending = "cancelled" if cancel else "done"
     assert statuses == [("p0.png", "started"), ("p0.png", ending)], (statuses, output)
     assert (folder / "out" / "p0.png").exists() != cancel and not (folder / "out" / "p1.png").exists()
+
+
+# --- hostile jobs files ----------------------------------------------------------------------
+
+KEYS = ["style", "style-map", "map", "content", "output", "size", "iterations", "seed", "steps", "kind", "clip",
+        "model", "force", "no-maps", "preset", "fps", "style_weight", "init", "bogus"]
+
+
+def toml_value(draw_value):
+    from hypothesis import strategies as st
+
+    return st.one_of(st.integers(-3, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                     st.sampled_from(["style.png", "doodle0.png", "out/a.png", "48x48", "x", "", "../..", "m.doodle",
+                                      "noise", "vgg16", "a\u202eb", "nowhere.png"]),
+                     st.lists(st.sampled_from(["style.png", "out/b.png", "3"]), max_size=3))
+
+
+def toml_text(value) -> str:
+    import json
+    import math
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_text(item) for item in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def test_any_jobs_file_is_planned_or_refused_in_one_line(folder):
+    """Random tables, keys and values of every TOML type: reading and planning either succeed or
+    raise one DoodleError line; nothing else escapes, nothing is written."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from doodle.batch import plan_jobs
+
+    table = st.lists(st.tuples(st.sampled_from(KEYS), toml_value(None)), max_size=6)
+    kinds = st.sampled_from(["[defaults]", "[[paint]]", "[[train]]", "[[video]]", "[[draw]]", "[paint]", ""])
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(st.lists(st.tuples(kinds, table), min_size=1, max_size=4))
+    def check(sections):
+        lines = []
+        for header, pairs in sections:
+            lines.append(header)
+            seen = set()
+            for key, value in pairs:
+                if key not in seen:  # TOML itself refuses a key twice; that path is tested above
+                    seen.add(key)
+                    lines.append(f"{key} = {toml_text(value)}")
+        (folder / "jobs.toml").write_text("\n".join(lines) + "\n")
+        try:
+            jobs = read_jobs(folder / "jobs.toml")
+            plan_jobs(jobs, Manifest(manifest_path(jobs.path)))
+        except DoodleError as error:
+            assert "\n" not in str(error) and str(error)
+        assert not (folder / "out").exists() and not manifest_path(folder / "jobs.toml").exists()
+
+    check()

@@ -30,7 +30,10 @@ from .painting import (
     write_resume_point,
 )
 
-CHUNK_FRAMES = 48  # frames a task paints: 2 s of a 24 fps clip, a few seconds of work on one CPU
+CHUNK_FRAMES = 48  # the fewest frames a task paints: 2 s of a 24 fps clip, a few seconds on one CPU
+# Every task decodes the clip from its start up to its stretch, so chunks of a long clip grow with
+# it: about this many per CPU of the cluster, which keeps the decoding done twice a small part.
+CHUNKS_PER_CPU = 4
 
 
 def paint_chunk(request: VideoRequest, start: int, stop: int | None, out_hw: tuple[int, int], threads: int) -> int:
@@ -58,7 +61,7 @@ def paint_chunk(request: VideoRequest, start: int, stop: int | None, out_hw: tup
 
 def paint_clip_on_ray(request: VideoRequest, address: str, *, on_frame: Callable[[FrameDone], None],
                       on_note: Callable[[str], None], cpus_per_job: float = 1.0,
-                      chunk_frames: int = CHUNK_FRAMES) -> ClipRecord:
+                      chunk_frames: int | None = None) -> ClipRecord:
     """Paint `request` (a model's) over the Ray cluster at `address` ("local": an embedded one)."""
     from ..batch import BatchOptions, start_ray
 
@@ -78,6 +81,9 @@ def paint_clip_on_ray(request: VideoRequest, address: str, *, on_frame: Callable
     ray = start_ray(BatchOptions(address=None if address == "local" else address))
     task = ray.remote(num_cpus=cpus_per_job, max_retries=2, scheduling_strategy="SPREAD")(paint_chunk)
     threads = max(1, int(cpus_per_job))
+    if chunk_frames is None:
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_job))
+        chunk_frames = max(CHUNK_FRAMES, -(-(clip.frame_count - len(done)) // (CHUNKS_PER_CPU * slots)))
     # The clip's own count may be an estimate (webm, gif): the last chunk runs to its real end.
     starts = list(range(len(done), clip.frame_count, chunk_frames))
     chunks = {task.remote(request, first, first + chunk_frames if first != starts[-1] else None, out_hw, threads): first
