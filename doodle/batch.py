@@ -30,7 +30,7 @@ from typing import Any
 from .errors import DoodleError
 from .images import path_exists
 from .interrupts import held_signals
-from .jobs import Job, JobsFile, inputs_digest, request_for
+from .jobs import INPUT_KEYS, Job, JobsFile, inputs_digest, request_for
 from .manifest import Manifest
 
 PROGRESS_EVERY_S = 0.5  # how often a task tells the board what it is doing
@@ -50,10 +50,11 @@ class BatchOptions:
 @dataclass(frozen=True)
 class PlannedJob:
     job: Job
-    digest: str
+    digest: str | None  # None: an input is made by another job of this run, so it is hashed when it runs
     force: bool  # replace what is at its output (an earlier run's, or a dead attempt's)
     resume: bool  # a video job continues the frames it kept
     skip: bool  # done before, with the same inputs
+    needs: tuple[int, ...] = ()  # indexes of the jobs that make its inputs; it runs once they are done
 
 
 @dataclass
@@ -82,18 +83,59 @@ def _output_exists(job: Job) -> bool:
     return path_exists(job.output)
 
 
+def dependencies(jobs: JobsFile) -> list[tuple[int, ...]]:
+    """For each job, the jobs whose output it reads (a model trained, a painting repainted); one
+    DoodleError for a job that needs itself, or a cycle."""
+    made = {job.output: index for index, job in enumerate(jobs.jobs)}
+    needs = []
+    for index, job in enumerate(jobs.jobs):
+        found = set()
+        for key in INPUT_KEYS:
+            values = job.options.get(key)
+            for value in values if isinstance(values, list) else [values]:
+                if isinstance(value, str) and Path(value) in made:
+                    found.add(made[Path(value)])
+        if index in found:
+            raise DoodleError(f"{jobs.path}: {job.where}: reads its own output {job.output}; give it another output")
+        needs.append(tuple(sorted(found)))
+    # A cycle: some jobs would wait for each other for ever.
+    state = [0] * len(needs)  # 0 unseen, 1 on the path, 2 done
+
+    def visit(index: int) -> None:
+        state[index] = 1
+        for other in needs[index]:
+            if state[other] == 1:
+                raise DoodleError(f"{jobs.path}: {jobs.jobs[index].where} and {jobs.jobs[other].where} need each "
+                                  "other's outputs; no order can run them")
+            if state[other] == 0:
+                visit(other)
+        state[index] = 2
+
+    for index in range(len(needs)):
+        if state[index] == 0:
+            visit(index)
+    return needs
+
+
 def plan_jobs(jobs: JobsFile, manifest: Manifest) -> list[PlannedJob]:
     """Check every job before any work starts; one DoodleError (naming the file and the job's
-    line) for the first that cannot run."""
+    line) for the first that cannot run. A job reading another job's output waits for that job;
+    it is checked up front as far as it can be (its other inputs), and in full when it runs."""
     latest = manifest.latest()
-    planned = []
-    for job in jobs.jobs:
+    needs = dependencies(jobs)
+    planned: list[PlannedJob] = []
+    for index, job in enumerate(jobs.jobs):
         previous = latest.get(str(job.output))
         exists = _output_exists(job)
         own_force = bool(job.options.get("force", False))
         if exists and previous is None and not own_force:
             raise DoodleError(f"{jobs.path}: {job.where}: {job.output} already exists and this batch did not write "
                               "it; remove it, or give the job force = true")
+        waits = [planned[other] for other in needs[index]]
+        if any(not item.skip for item in waits):  # its inputs are remade by this run: checked when it runs
+            planned.append(PlannedJob(job, None, own_force or previous is not None and exists, False, False,
+                                      needs[index]))
+            continue
         try:
             digest = inputs_digest(job, request_for(job, force=True))
             same = previous is not None and previous.get("inputs") == digest
@@ -109,7 +151,7 @@ def plan_jobs(jobs: JobsFile, manifest: Manifest) -> list[PlannedJob]:
         except OSError as error:
             raise DoodleError(f"{jobs.path}: {job.where}: cannot read an input ({error.strerror or error})") from None
         skip = exists and same and previous.get("status") == "done"
-        planned.append(PlannedJob(job, digest, force, resume, skip))
+        planned.append(PlannedJob(job, digest, force, resume, skip, needs[index]))
     return planned
 
 
@@ -172,16 +214,20 @@ def run_job(planned: PlannedJob, manifest_path: str, threads: int, board, style_
             last_told[0] = now
             board.update.remote(key, text)
 
+    digest = planned.digest
     try:
+        if digest is None:  # its inputs were made by other jobs of this run: hashed now that they exist
+            digest = inputs_digest(job, request_for(job, force=True))
         if resume and job.kind == "video" and not _frames_kept(request_for(job, force=True)):
             resume = False  # the dead attempt kept no frame: start the clip
         request = request_for(job, force=force and not resume, resume=resume)
         written = _execute(job.kind, request, tell, style_features)
     except DoodleError as error:
-        return {"status": "failed", "error": str(error), "seconds": time.time() - started}
+        return {"status": "failed", "error": str(error), "seconds": time.time() - started, "inputs": digest}
     except Exception as error:  # noqa: BLE001 - one job's bug must not end the batch; it is recorded
-        return {"status": "failed", "error": f"{type(error).__name__}: {error}", "seconds": time.time() - started}
-    return {"status": "done", "written": str(written), "seconds": time.time() - started}
+        return {"status": "failed", "error": f"{type(error).__name__}: {error}", "seconds": time.time() - started,
+                "inputs": digest}
+    return {"status": "done", "written": str(written), "seconds": time.time() - started, "inputs": digest}
 
 
 def _node_id() -> str | None:
@@ -230,7 +276,7 @@ def style_groups(planned: list[PlannedJob]) -> dict[int, list[int]]:
     groups: dict[str, list[int]] = {}
     for index, item in enumerate(planned):
         options = item.job.options
-        if item.skip or item.job.kind != "paint" or "model" in options and str(options["model"]).endswith(".doodle") \
+        if item.skip or item.needs or item.job.kind != "paint" or "model" in options and str(options["model"]).endswith(".doodle") \
                 or options.get("auto_maps"):
             continue
         shared = {key: value for key, value in options.items()
@@ -323,11 +369,24 @@ def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned
     try:
         while queue or running:
             try:
-                while queue and len(running) < slots and not stopping:
-                    index = queue.pop(0)
+                for index in list(queue):  # a job whose input failed cannot run
+                    lost = [other for other in planned[index].needs if state[str(planned[other].job.output)]
+                            in ("failed", "cancelled")]
+                    if lost:
+                        queue.remove(index)
+                        _fail_unrun(planned[index], planned[lost[0]], manifest, record, state)
+                while len(running) < slots and not stopping:
+                    ready_to_run = [index for index in queue if all(
+                        state[str(planned[other].job.output)] in ("done", "skipped") for other in planned[index].needs)]
+                    if not ready_to_run:
+                        break
+                    index = ready_to_run[0]
+                    queue.remove(index)
                     ref = task.remote(planned[index], str(manifest.path), threads, board, shared.get(index))
                     running[ref] = index
                     state[str(planned[index].job.output)] = "running"
+                if not running:
+                    continue
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=PROGRESS_EVERY_S)
                 for ref in ready:
                     with held_signals():  # a finished job's record is never lost to a stop
@@ -341,7 +400,7 @@ def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned
                         ray.cancel(ref, force=True)
                     for ref, index in list(running.items()):  # each recorded as it ended: cancelled, or done
                         with held_signals():
-                            _finish(ray, ref, planned[index], manifest, record, state)
+                            _finish(ray, ref, planned[index], manifest, record, state, cancelled=True)
                             running.pop(ref)
                 stopping, record.interrupted = True, True
                 queue.clear()
@@ -350,17 +409,32 @@ def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned
     return record
 
 
-def _finish(ray, ref, item: PlannedJob, manifest: Manifest, record: BatchRecord, state: dict) -> None:
+def _fail_unrun(item: PlannedJob, cause: PlannedJob, manifest: Manifest, record: BatchRecord, state: dict) -> None:
+    """A job that cannot run because a job making its input failed: recorded so, with the cause."""
+    key = str(item.job.output)
+    error = f"not run: its input {cause.job.output} is made by {cause.job.where}, which did not finish"
+    manifest.append({"output": key, "job": item.job.number, "line": item.job.line, "kind": item.job.kind,
+                     "inputs": item.digest, "status": "failed", "error": error})
+    state[key] = "failed"
+    record.failed[key] = error
+
+
+def _finish(ray, ref, item: PlannedJob, manifest: Manifest, record: BatchRecord, state: dict,
+            cancelled: bool = False) -> None:
+    """Record how a task ended. `cancelled`: we cancelled it, so a worker killed for it is no failure."""
     key = str(item.job.output)
     try:
         result = ray.get(ref)
     except ray.exceptions.TaskCancelledError:
         result = {"status": "cancelled"}
     except ray.exceptions.RayError as error:  # the worker died more often than --retries allows
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        result = {"status": "failed", "error": f"its worker died and retries ran out ({reason[:200]})"}
+        if cancelled:
+            result = {"status": "cancelled"}
+        else:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            result = {"status": "failed", "error": f"its worker died and retries ran out ({reason[:200]})"}
     manifest.append({"output": key, "job": item.job.number, "line": item.job.line, "kind": item.job.kind,
-                     "inputs": item.digest, **result})
+                     "inputs": item.digest, **{key_: value for key_, value in result.items() if value is not None}})
     state[key] = result["status"]
     if result["status"] == "done":
         record.done.append(key)

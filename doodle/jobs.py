@@ -62,6 +62,8 @@ OWN_KEYS = {
               "frame_iterations", "temporal_weight", "force", "preset", "fps"},
 }
 PATH_KEYS = {"style", "style_map", "output", "content", "map", "content_map", "content_dir", "clip", "maps"}
+# The keys that name files a job reads: another job's output among them makes it wait for that job.
+INPUT_KEYS = ("style", "style_map", "content", "map", "content_map", "clip", "maps", "model", "init", "content_dir")
 LIST_KEYS = {"style", "style_map"}  # several styles (and their maps) for paint and video
 REQUIRED = {"paint": ("output",), "train": ("style", "output"), "video": ("clip", "output")}
 HEADER = re.compile(r"^\s*\[\[\s*([A-Za-z_-]+)\s*\]\]")

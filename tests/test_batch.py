@@ -177,6 +177,39 @@ def test_a_killed_worker_is_retried_a_bad_job_fails_alone_and_a_rerun_does_nothi
 
 
 @pytest.mark.slow
+def test_a_job_reading_another_jobs_output_waits_for_it_and_fails_when_it_fails(folder, ray_local):
+    from doodle.batch import BatchOptions, plan_jobs, run_batch
+
+    Image.fromarray(two_region_map(48, 96)).save(folder / "wide_sem.png")
+    chain = ('\n[[paint]]\ncontent = "out/p0.png"\nno-maps = true\noutput = "out/again.png"\n'  # reads job 1's
+             '\n[[paint]]\nmap = "doodle0.png"\nstyle-map = "wide_sem.png"\noutput = "out/bad.png"\n'
+             '\n[[paint]]\ncontent = "out/bad.png"\nno-maps = true\noutput = "out/after-bad.png"\n')
+    (folder / "jobs.toml").write_text(jobs_text(1, chain))
+    jobs = read_jobs(folder / "jobs.toml")
+    manifest = Manifest(manifest_path(jobs.path))
+    planned = plan_jobs(jobs, manifest)  # out/p0.png does not exist yet: the job that reads it waits
+    assert [item.needs for item in planned] == [(), (0,), (), (2,)] and planned[1].digest is None
+    record = run_batch(jobs, manifest, BatchOptions(cpus=2), planned)
+    assert sorted(Path(path).name for path in record.done) == ["again.png", "p0.png"]
+    assert "not run: its input" in record.failed[str(folder / "out/after-bad.png")]
+    started = [Path(item["output"]).name for item in manifest.records() if item["status"] == "started"]
+    assert started.index("p0.png") < started.index("again.png") and "after-bad.png" not in started
+    again = plan_jobs(jobs, manifest)  # everything made exists now: the chain is skipped as a whole
+    assert [item.skip for item in again] == [True, True, False, False]
+
+
+def test_jobs_that_need_each_other_are_refused(folder):
+    from doodle.batch import plan_jobs
+
+    loop = ('\n[[paint]]\ncontent = "out/b.png"\nno-maps = true\noutput = "out/a.png"\n'
+            '\n[[paint]]\ncontent = "out/a.png"\nno-maps = true\noutput = "out/b.png"\n')
+    (folder / "jobs.toml").write_text(jobs_text(0, loop))
+    jobs = read_jobs(folder / "jobs.toml")
+    with pytest.raises(DoodleError, match=r"need each other's outputs"):
+        plan_jobs(jobs, Manifest(manifest_path(jobs.path)))
+
+
+@pytest.mark.slow
 def test_a_simulated_two_node_cluster_runs_jobs_on_both_nodes(folder, monkeypatch):
     pytest.importorskip("ray")
     import ray
