@@ -202,7 +202,8 @@ def run_job(planned: PlannedJob, manifest_path: str, threads: int, board, style_
                      "started": started, "inputs": planned.digest, "node": _node_id()})
     # A dead attempt of this job (this run's, retried by Ray) may have left something: a clip's
     # frames and a training's checkpoint are continued, what else is there is replaced.
-    dead_attempt = earlier is not None and earlier.get("status") == "started" and earlier.get("inputs") == planned.digest
+    dead_attempt = (earlier is not None and earlier.get("status") == "started"
+                    and earlier.get("inputs") == planned.digest)
     resume = planned.resume or (dead_attempt and job.kind in ("video", "train") and not planned.force
                                 and (_output_exists(job) if job.kind == "train" else True))
     force = planned.force or (dead_attempt and not resume and _output_exists(job))
@@ -276,8 +277,8 @@ def style_groups(planned: list[PlannedJob]) -> dict[int, list[int]]:
     groups: dict[str, list[int]] = {}
     for index, item in enumerate(planned):
         options = item.job.options
-        if item.skip or item.needs or item.job.kind != "paint" or "model" in options and str(options["model"]).endswith(".doodle") \
-                or options.get("auto_maps"):
+        by_model = str(options.get("model", "")).endswith(".doodle")
+        if item.skip or item.needs or item.job.kind != "paint" or by_model or options.get("auto_maps"):
             continue
         shared = {key: value for key, value in options.items()
                   if key not in ("map", "content", "content_map", "output", "force", "seed")}
@@ -392,7 +393,8 @@ def run_batch(jobs: JobsFile, manifest: Manifest, options: BatchOptions, planned
                     with held_signals():  # a finished job's record is never lost to a stop
                         _finish(ray, ref, planned[running[ref]], manifest, record, state)
                         running.pop(ref)
-                on_change({"state": state, "said": ray.get(board.read.remote()), "seconds": time.perf_counter() - began})
+                on_change({"state": state, "said": ray.get(board.read.remote()),
+                           "seconds": time.perf_counter() - began})
             except KeyboardInterrupt as stop:
                 record.stop_signal = record.stop_signal or getattr(stop, "signum", None)
                 if stopping or options.cancel:  # a second Ctrl-C, or --cancel: stop the running jobs too
