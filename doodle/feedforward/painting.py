@@ -46,9 +46,9 @@ def model_painting(model: Stylizer, source: ImageLike, size_hw: tuple[int, int] 
     float32 in [0, 1], or uint8 with `as_uint8`. A map is resized with nearest neighbours (no new
     labels), a photo with antialiasing. `precision`: "bf16" runs the network under bfloat16 autocast;
     anything else ("auto" included) in float32. Unlike the optimisation engine, auto stays float32:
-    bfloat16 halves a bare forward pass where it is native, but in `doodle video`'s loop (the
-    encoder busy beside it) it measured no faster, and float32 paints the same on every machine."""
-
+    where bfloat16 is native it takes about two thirds of a bare forward pass's time, but in `doodle
+    video`'s loop (the encoder busy beside it) it measured no faster, and float32 paints the same on
+    every machine."""
     refuse_unfitting_painting(model, source, size_hw)
     inputs = model.input_tensor(source, on_note)
     if size_hw is not None and tuple(inputs.shape[-2:]) != tuple(size_hw):
