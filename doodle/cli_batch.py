@@ -29,6 +29,7 @@ def batch(
     cancel: bool = typer.Option(False, "--cancel", help="On Ctrl-C, cancel the running jobs too (default: let them finish)."),
     cpus: Optional[int] = typer.Option(None, help="CPUs of the embedded cluster. Default: all of this machine's."),
     manifest: Optional[Path] = typer.Option(None, help="The manifest (JSON Lines) recording every job. Default: beside JOBS, e.g. jobs.manifest.jsonl for jobs.toml."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the file and say what each job would do (run, skip, wait for another), without running anything."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live view; the summary only."),
 ) -> None:
     """Run the jobs of a jobs file as tasks on Ray: resumable, each failure recorded alone."""
@@ -49,6 +50,14 @@ def batch(
     say("", f"{len(planned)} jobs in {jobs}: {to_run} to run, {len(planned) - to_run} done before with the same "
             f"inputs; manifest {manifest.path}")
     names = {str(item.job.output): f"{item.job.kind} {item.job.output.name}" for item in planned}
+    if dry_run:
+        for item in planned:
+            action = ("skip: done before with the same inputs" if item.skip
+                      else "run after " + ", ".join(planned[other].job.where for other in item.needs) if item.needs
+                      else "run, replacing its earlier output" if item.force
+                      else "run, continuing what it kept" if item.resume else "run")
+            say("", f"{item.job.where}: {item.job.output}: {action}")
+        return
     # A live view where someone watches; a log (not a terminal) gets the summary only.
     view = Live(console=console, transient=False, refresh_per_second=4) \
         if not quiet and to_run and console.is_terminal else None

@@ -405,3 +405,17 @@ def test_any_jobs_file_is_planned_or_refused_in_one_line(folder):
         assert not (folder / "out").exists() and not manifest_path(folder / "jobs.toml").exists()
 
     check()
+
+
+def test_a_dry_run_says_what_each_job_would_do_and_runs_nothing(folder):
+    from typer.testing import CliRunner
+
+    from doodle.cli import app
+
+    chain = '\n[[paint]]\ncontent = "out/p0.png"\nno-maps = true\noutput = "out/again.png"\n'
+    (folder / "jobs.toml").write_text(jobs_text(2, chain))
+    result = CliRunner().invoke(app, ["batch", str(folder / "jobs.toml"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("line ")]
+    assert lines[0].endswith("p0.png: run") and lines[2].endswith("again.png: run after line 8 (paint job 1)")
+    assert not (folder / "out").exists() and not manifest_path(folder / "jobs.toml").exists()
