@@ -215,6 +215,8 @@ def run_job(planned: PlannedJob, manifest_path: str, threads: int, board, style_
             last_told[0] = now
             board.update.remote(key, text)
 
+    if board is not None:  # from here on the view shows it as started, not waiting for a worker
+        board.update.remote(key, "starting")
     digest = planned.digest
     try:
         if digest is None:  # its inputs were made by other jobs of this run: hashed now that they exist

@@ -96,5 +96,6 @@ def progress_table(update: dict, names: dict[str, str], to_run: int) -> Table:
                                                                if counts[name]) + f" ({seconds:.0f} s{eta})")
     for output, value in state.items():
         if value == "running":
-            table.add_row(f"  {names.get(output, output)}: {said.get(output, 'starting')}")
+            # Sent to the cluster but not yet begun: waiting for a free worker or for shared features.
+            table.add_row(f"  {names.get(output, output)}: {said.get(output, 'waiting for a worker')}")
     return table

@@ -419,3 +419,17 @@ def test_a_dry_run_says_what_each_job_would_do_and_runs_nothing(folder):
     lines = [line for line in result.output.splitlines() if line.startswith("line ")]
     assert lines[0].endswith("p0.png: run") and lines[2].endswith("again.png: run after line 8 (paint job 1)")
     assert not (folder / "out").exists() and not manifest_path(folder / "jobs.toml").exists()
+
+
+def test_the_live_view_counts_states_gives_an_eta_and_says_what_each_running_job_does():
+    from rich.console import Console
+
+    from doodle.cli_batch import progress_table
+
+    console = Console(width=100, record=True)
+    console.print(progress_table({"state": {"a": "done", "b": "running", "c": "running", "d": "queued"},
+                                  "said": {"b": "phase 1/3, evaluation 4/40"}, "seconds": 12.0},
+                                 {"a": "paint a.png", "b": "paint b.png", "c": "paint c.png"}, 4))
+    text = console.export_text()
+    assert "1/4 finished: 1 done, 2 running, 1 queued (12 s, about 36 s left)" in text
+    assert "paint b.png: phase 1/3, evaluation 4/40" in text and "paint c.png: waiting for a worker" in text
