@@ -141,7 +141,8 @@ def test_a_killed_worker_is_retried_a_bad_job_fails_alone_and_a_rerun_does_nothi
 
     Image.fromarray(two_region_map(48, 96)).save(folder / "wide_sem.png")  # not the style's proportions
     bad = '\n[[paint]]\nmap = "doodle0.png"\nstyle-map = "wide_sem.png"\noutput = "out/bad.png"\n'
-    (folder / "jobs.toml").write_text(jobs_text(3, bad, iterations=300))  # long enough to be killed mid-job
+    # 1000 evaluations without early stop (tolerance 0): surely still running when the killer strikes
+    (folder / "jobs.toml").write_text(jobs_text(3, bad, iterations=1000).replace("phases = 1", "phases = 1\ntolerance = 0"))
     jobs = read_jobs(folder / "jobs.toml")
     manifest = Manifest(manifest_path(jobs.path))
     killed: list[int] = []
@@ -228,7 +229,8 @@ def test_a_simulated_two_node_cluster_runs_jobs_on_both_nodes(folder, monkeypatc
     try:
         cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
         cluster.wait_for_nodes()
-        (folder / "jobs.toml").write_text(jobs_text(4, iterations=200))  # long enough to need both
+        long_jobs = jobs_text(4, iterations=200).replace("phases = 1", "phases = 1\ntolerance = 0")
+        (folder / "jobs.toml").write_text(long_jobs)  # long enough to need both nodes
         jobs = read_jobs(folder / "jobs.toml")
         manifest = Manifest(manifest_path(jobs.path))
         record = run_batch(jobs, manifest, BatchOptions(address=cluster.address), plan_jobs(jobs, manifest))
@@ -327,7 +329,8 @@ def test_ctrl_c_stops_scheduling_and_leaves_the_manifest_true(folder, cancel):
     import sys
 
     pytest.importorskip("ray")
-    (folder / "jobs.toml").write_text(jobs_text(3, iterations=3000))
+    # tolerance 0: no early stop, so the first job surely still runs when the signal comes
+    (folder / "jobs.toml").write_text(jobs_text(3, iterations=3000).replace("phases = 1", "phases = 1\ntolerance = 0"))
     manifest = Manifest(manifest_path(folder / "jobs.toml"))
     command = [sys.executable, "-m", "doodle", "batch", str(folder / "jobs.toml"), "--cpus", "1", "--quiet"]
     process = subprocess.Popen(command + ["--cancel"] * cancel, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -337,7 +340,7 @@ def test_ctrl_c_stops_scheduling_and_leaves_the_manifest_true(folder, cancel):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=120)[0]
+    output = process.communicate(timeout=180)[0]
     assert process.returncode == 130, output
     statuses = [(Path(item["output"]).name, item["status"]) for item in manifest.records()]
     ending = "cancelled" if cancel else "done"
