@@ -34,7 +34,9 @@ from .jobs import INPUT_KEYS, Job, JobsFile, inputs_digest, request_for
 from .manifest import Manifest
 
 PROGRESS_EVERY_S = 0.5  # how often a task tells the board what it is doing
-LOCAL = "127.0.0.1"  # an embedded cluster talks to this machine only
+# An embedded cluster's nodes name themselves by this address, so they talk over loopback (Ray 2.60's
+# servers still listen on every interface: it has no setting to narrow that; see docs/batch.md).
+LOCAL = "127.0.0.1"
 
 
 @dataclass(frozen=True)
