@@ -86,7 +86,8 @@ class FrameSink:
     time (the writer thread while painting); `abort` leaves the resume points and nothing else."""
 
     def __init__(self, request: VideoRequest, clip: Clip, kept: int, on_note: Note) -> None:
-        self.request, self.kept = request, kept
+        """`kept`: frames an earlier run kept (a folder output's numbering goes on after them)."""
+        self.request = request
         self.name = kept_frame_name(request)
         self.writer = ClipWriter(request.output, clip.rate, audio_from=clip, force=request.force,
                                  start=kept if request.kind == "frames" else 0, on_note=on_note)
