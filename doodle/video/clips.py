@@ -328,14 +328,21 @@ class ClipWriter:
 
     def _write_frame(self, frame: np.ndarray) -> None:
         target = self.path / FRAME_NAME.format(self.start + self.count + 1)
-        try:
+        with self._landing(target, "the frame"):
             write_image(target, frame, replace=self.force)
+
+    @contextlib.contextmanager
+    def _landing(self, target: Path, what: str) -> Iterator[None]:
+        """A file taking its name at `target` (a frame, or the clip: with `beside`, perhaps a free
+        name beside it), each failure one line."""
+        try:
+            yield
         except FileExistsError:
             raise DoodleError(f"{target}: appeared while the clip was painted and is left untouched; pass --force to "
                               "overwrite it or choose another output") from None
         except OSError as error:
-            raise DoodleError(f"{target}: cannot write the frame ({os_reason(error)}); check the free space and "
-                              "the folder's permissions") from None
+            raise DoodleError(f"{target}: cannot write {what} ({os_reason(error)}); check the free space and the "
+                              "folder's permissions") from None
 
     @contextlib.contextmanager
     def _encoding(self) -> Iterator[None]:
@@ -357,16 +364,17 @@ class ClipWriter:
         if self.kind == "frames":
             self.written = self.path if self.count else None
         elif self.kind == "gif" and self._gif:
-            self.written = self._land(lambda: atomic.write_files([(self.path, self._gif_writer())],
-                                                                 replace=self.force, beside=self.beside)[0])
+            with self._landing(self.path, "the clip"):
+                self.written = atomic.write_files([(self.path, self._gif_writer())], replace=self.force,
+                                                  beside=self.beside)[0]
             self._gif = []
         elif self._video is not None:
             with self._encoding():
                 staged = self._video.finish()
             self._video = None
             try:
-                self.written = self._land(lambda: atomic.land_free([staged], [self.path], replace=self.force,
-                                                                   beside=self.beside)[0])
+                with self._landing(self.path, "the clip"):
+                    self.written = atomic.land_free([staged], [self.path], replace=self.force, beside=self.beside)[0]
             finally:
                 staged.unlink(missing_ok=True)  # a link of the landed file, or what failed to land
         return self.written
@@ -377,18 +385,6 @@ class ClipWriter:
             self._video.abort()
             self._video = None
         self._gif = []
-
-    def _land(self, land: Callable[[], Path]) -> Path:
-        """Run `land` (the output's name, or with `beside` the first free one beside it), each failure
-        one line."""
-        try:
-            return land()
-        except FileExistsError:
-            raise DoodleError(f"{self.path}: appeared while the clip was painted and is left untouched; pass --force "
-                              "to overwrite it or choose another output") from None
-        except OSError as error:
-            raise DoodleError(f"{self.path}: cannot write the clip ({os_reason(error)}); check the free space and the "
-                              "folder's permissions") from None
 
     def _gif_writer(self) -> Callable:
         # GIF counts in hundredths of a second: the delays are rounded so that their sum keeps the
