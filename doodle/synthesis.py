@@ -111,11 +111,11 @@ def style_features_of(style: ImagesLike, *, style_map: ImagesLike | None = None,
     record = PaintRecord(mode="", config=config)
     inputs, plan, bank, encoder = prepare_run(style, style_map, content, content_map, target_map, size, config,
                                               encoder, record, lambda texts: None)
-    found: dict[str, dict[str, np.ndarray]] = {}
+    found: dict[str, dict[str, torch.Tensor]] = {}
     for index in range(len(plan.phase_sizes)):
-        for copy, features, key in encode_style(bank.copies, index, plan, encoder):
-            found[key] = {layer: value.detach().cpu().numpy() for layer, value in features.items()}
-    return found
+        encode_style(bank.copies, index, plan, encoder, found)  # fills `found`
+    return {key: {layer: value.detach().cpu().numpy() for layer, value in features.items()}
+            for key, features in found.items()}
 
 
 def as_features(value, device: torch.device) -> torch.Tensor:
@@ -138,11 +138,11 @@ def image_digest(image: torch.Tensor) -> str:
 
 def encode_style(copies: list[StyleCopy], index: int, plan: RunPlan, encoder: VGGEncoder,
                  shared: Mapping[str, Mapping[str, np.ndarray]] | None = None
-                 ) -> list[tuple[StyleCopy, dict[str, torch.Tensor], str]]:
-    """Every style copy at phase `index`'s scale with its features and their `feature_key`; shrunken
-    copies too small for the deepest layer at this phase are left out (the styles themselves were
-    checked by the plan). Features found in `shared` under their key are taken from there; when
-    `shared` is a dict, the features encoded here are added to it."""
+                 ) -> list[tuple[StyleCopy, dict[str, torch.Tensor]]]:
+    """Every style copy at phase `index`'s scale with its features; shrunken copies too small for
+    the deepest layer at this phase are left out (the styles themselves were checked by the plan).
+    With `shared`, features found there under their `feature_key` are taken from there, and when
+    it is a dict the features encoded here are added to it (without, no key is computed)."""
     smallest = smallest_side(plan.style_layers, 1)
     found = []
     with torch.no_grad():
@@ -150,14 +150,14 @@ def encode_style(copies: list[StyleCopy], index: int, plan: RunPlan, encoder: VG
             copy_hw = phase_sizes(*copy.image.shape[-2:], plan.phases)[index]
             if not copy.base and min(copy_hw) < smallest:
                 continue
-            key = feature_key(image_digest(copy.image), copy_hw, plan, encoder)
-            if shared is not None and key in shared:
+            key = feature_key(image_digest(copy.image), copy_hw, plan, encoder) if shared is not None else None
+            if key is not None and key in shared:
                 features = {layer: as_features(value, plan.device) for layer, value in shared[key].items()}
             else:
                 features = encode(encoder, resize_image(copy.image, copy_hw), plan.style_layers, plan.precision)
                 if isinstance(shared, dict):  # a cache: the next run with this style finds them
                     shared[key] = features
-            found.append((copy, features, key))
+            found.append((copy, features))
     return found
 
 
@@ -182,8 +182,7 @@ def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: tor
                                        plan.device, guide)
             else:
                 pixels = F.interpolate(pixels, size=phase_hw, mode="bicubic", align_corners=False).clamp(0, 1)
-            encoded = [(copy, features) for copy, features, _ in encode_style(bank.copies, index, plan, encoder,
-                                                                               style_features)]
+            encoded = encode_style(bank.copies, index, plan, encoder, style_features)
             content_features = None
             if content is not None:
                 with torch.no_grad():
