@@ -139,13 +139,13 @@ def plan_jobs(jobs: JobsFile, manifest: Manifest) -> list[PlannedJob]:
                                       needs[index]))
             continue
         try:
-            digest = inputs_digest(job, request_for(job, force=True))
+            probe = request_for(job, force=True)  # what it reads and where it keeps frames
+            digest = inputs_digest(job, probe)
             same = previous is not None and previous.get("inputs") == digest
             # What an earlier run of the same job left is continued: a clip's kept frames, the
             # checkpoint of a training whose worker died. Anything else of ours is replaced.
             resume = same and not own_force and previous.get("status") != "done" and (
-                job.kind == "video" and _frames_kept(request_for(job, force=True))
-                or job.kind == "train" and exists)
+                job.kind == "video" and _frames_kept(probe) or job.kind == "train" and exists)
             force = own_force or (previous is not None and not resume and (exists or job.kind == "video"))
             request_for(job, force=force and not resume, resume=resume)  # the command's own checks
         except DoodleError as error:
@@ -221,9 +221,11 @@ def run_job(planned: PlannedJob, manifest_path: str, threads: int, board, style_
         board.update.remote(key, "starting")
     digest = planned.digest
     try:
+        needs_probe = digest is None or (resume and job.kind == "video")
+        probe = request_for(job, force=True) if needs_probe else None  # what it reads, where it keeps frames
         if digest is None:  # its inputs were made by other jobs of this run: hashed now that they exist
-            digest = inputs_digest(job, request_for(job, force=True))
-        if resume and job.kind == "video" and not _frames_kept(request_for(job, force=True)):
+            digest = inputs_digest(job, probe)
+        if resume and job.kind == "video" and not _frames_kept(probe):
             resume = False  # the dead attempt kept no frame: start the clip
         request = request_for(job, force=force and not resume, resume=resume)
         written = _execute(job.kind, request, tell, style_features)
