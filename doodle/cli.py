@@ -23,6 +23,7 @@ from . import train_request as trainings
 from .cli_batch import batch
 from .cli_console import console, fail, handles_errors, note, printable, say, short_name, show_notes  # noqa: F401
 from .cli_options import paint_settings, setting_option, typed_settings
+from .cli_studio import studio
 from .cli_video import video
 from .config import presets
 from .decoding import MAX_MEGAPIXELS_HELP, set_max_megapixels
@@ -328,6 +329,7 @@ def score(
 
 app.command()(video)
 app.command()(batch)
+app.command()(studio)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -113,6 +113,25 @@ def _read_metadata(raw: str, path: Path) -> dict[str, Any]:
     return meta
 
 
+def _info_of(meta: dict[str, Any]) -> ModelInfo:
+    return ModelInfo(meta["kind"], meta["architecture"], [tuple(c) for c in meta["palette"]], meta["style"],
+                     meta["training"], meta["format_version"])
+
+
+def peek_info(path: Path) -> ModelInfo | None:
+    """What a model file says about itself, from its header alone (no weights read), or None when
+    it is not a doodle model of this format: for scanning a folder of models cheaply. `Stylizer.load`
+    checks the rest before a model paints."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as stream:
+            raw = (stream.metadata() or {}).get(METADATA_KEY)
+        return None if raw is None else _info_of(_read_metadata(raw, Path(path)))
+    except Exception:  # noqa: BLE001 - anything unreadable is simply not a model to offer
+        return None
+
+
 def _not_a_model(path: Path) -> DoodleError:
     return DoodleError(f"{path}: not a doodle model (models are safetensors files made by doodle train); "
                        "check the path")
@@ -287,8 +306,7 @@ class Stylizer:
                 if raw is None:
                     raise DoodleError(f"{path}: a safetensors file, but not a doodle model (no doodle metadata)")
                 meta = _read_metadata(raw, path)
-                info = ModelInfo(meta["kind"], meta["architecture"], [tuple(c) for c in meta["palette"]],
-                                 meta["style"], meta["training"], meta["format_version"])
+                info = _info_of(meta)
                 with torch.device("meta"):  # the network's shapes and sizes, without its memory
                     blueprint = build_network(info.kind, info.architecture).state_dict()
                 expected = {f"network.{key}": tuple(value.shape) for key, value in blueprint.items()}

@@ -1,0 +1,137 @@
+// The studio's drawing canvas: one brush per label of the style's map, in the label's colour; an
+// eraser that paints the background label; brush size, undo, clear and "start from the style's map".
+// Runs as the js_on_load of a gr.HTML (`element` is its root). After every stroke it hands the
+// canvas to the server as a PNG through a hidden textbox; the server snaps it to the palette.
+// The server sends a new setup (size, brushes, starting layout) through window.doodleStudio.setup.
+(() => {
+  const root = element.querySelector(".studio-canvas");
+  const canvas = root.querySelector("canvas");
+  const underlay = root.querySelector("img.underlay");
+  const legend = root.querySelector(".legend");
+  const size = root.querySelector("input.brush-size");
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  const HISTORY = 40; // undo steps kept (a 512x384 canvas is 0.8 MB a step)
+  let colours = [], names = [], background = 0, brush = 0, history = [], last = null, styleMap = null;
+  let sequence = 0; // numbers the snapshots: handled side by side, an older one must not win
+
+  function send() {
+    const box = document.querySelector("#studio-canvas-data textarea, #studio-canvas-data input");
+    if (!box) return;
+    sequence += 1;
+    box.value = `${sequence} ${canvas.toDataURL("image/png")}`;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function remember() {
+    history.push(context.getImageData(0, 0, canvas.width, canvas.height));
+    if (history.length > HISTORY) history.shift();
+  }
+
+  function point(event) {
+    const box = canvas.getBoundingClientRect();
+    return { x: (event.clientX - box.left) * canvas.width / box.width,
+             y: (event.clientY - box.top) * canvas.height / box.height };
+  }
+
+  function line(from, to) {
+    context.strokeStyle = colours[brush];
+    context.lineWidth = Number(size.value);
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(from.x, from.y);
+    context.lineTo(to.x, to.y);
+    context.stroke();
+  }
+
+  function fill(colour) {
+    context.fillStyle = colour;
+    context.fillRect(0, 0, canvas.width, canvas.height);
+  }
+
+  function drawImage(url, then) {
+    const image = new Image();
+    image.onload = () => { context.drawImage(image, 0, 0, canvas.width, canvas.height); if (then) then(); };
+    image.src = url;
+  }
+
+  function choose(label) {
+    brush = label;
+    legend.querySelectorAll("button[data-label]").forEach((button) => {
+      button.classList.toggle("chosen", Number(button.dataset.label) === label && !button.dataset.eraser);
+    });
+    const eraser = legend.querySelector("button[data-eraser]");
+    if (eraser) eraser.classList.toggle("chosen", label === background && brush === background && eraser.dataset.on === "1");
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    if (!colours.length || event.button !== 0) return;
+    remember();
+    last = point(event);
+    line(last, last);
+    canvas.setPointerCapture(event.pointerId);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (last === null) return;
+    const here = point(event);
+    line(last, here);
+    last = here;
+  });
+  const finish = () => { if (last !== null) { last = null; send(); } };
+  canvas.addEventListener("pointerup", finish);
+  canvas.addEventListener("pointercancel", finish);
+
+  root.querySelector("button.undo").addEventListener("click", () => {
+    if (!history.length) return;
+    context.putImageData(history.pop(), 0, 0);
+    send();
+  });
+  root.querySelector("button.clear").addEventListener("click", () => {
+    if (!colours.length) return;
+    remember();
+    fill(colours[background]);
+    send();
+  });
+  root.querySelector("button.from-style").addEventListener("click", () => {
+    if (!styleMap) return;
+    remember();
+    drawImage(styleMap, send);
+  });
+
+  function setup(config) {
+    colours = config.colours; names = config.names; background = config.background;
+    styleMap = config.style_map; history = [];
+    canvas.width = config.width; canvas.height = config.height;
+    fill(colours[background]);
+    drawImage(config.start);
+    root.classList.toggle("editing", Boolean(config.editing_style_map));
+    underlay.src = config.underlay || "";
+    underlay.style.display = config.underlay ? "block" : "none";
+    legend.replaceChildren();
+    colours.forEach((colour, label) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.label = String(label);
+      button.title = `brush: ${names[label]}`;
+      button.innerHTML = `<span class="swatch"></span>`;
+      button.querySelector(".swatch").style.background = colour;
+      button.append(document.createTextNode(names[label]));
+      button.addEventListener("click", () => { delete eraserButton.dataset.on; choose(label); });
+      legend.append(button);
+    });
+    const eraserButton = document.createElement("button");
+    eraserButton.type = "button";
+    eraserButton.dataset.eraser = "1";
+    eraserButton.dataset.label = String(background);
+    eraserButton.title = `eraser: paints ${names[background]}, the background`;
+    eraserButton.textContent = "eraser";
+    eraserButton.addEventListener("click", () => { eraserButton.dataset.on = "1"; choose(background); });
+    legend.append(eraserButton);
+    choose(background === 0 && colours.length > 1 ? 1 : 0);
+    root.querySelector(".hint").textContent = config.editing_style_map
+      ? "Correcting the style's map: paint each region of the painting with its label."
+      : "Draw with a label's brush; the preview follows each stroke.";
+  }
+
+  window.doodleStudio = { setup, snapshot: () => canvas.toDataURL("image/png") };
+})();

@@ -1,0 +1,303 @@
+"""The studio's state: one `Studio` per server (its folders, its one training at a time, loaded
+models) and one `StudioSession` per browser tab (the style, the doodle, the runs under way, and a
+temporary folder removed when the tab goes). The web page (`app.py`) only translates clicks and
+strokes into these calls; the rules live here and in the request layer they use."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DoodleError
+from ..images import to_uint8, write_image
+from ..request import config_for
+from .drawing import canvas_labels, canvas_setup, read_upload, uploaded_doodle
+from .runs import BackgroundRun, StopAsked, progress_line
+from .styles import StudioStyle, load_style, made_style, matching_model, model_files
+
+QUICK_SIDE = 160  # the optimisation preview's longer side: a few seconds on a laptop's CPU
+QUICK_SETTINGS = {"phases": 1, "iterations": 12}
+PAINT_SIDES = (256, 384, 512, 768, 1024)  # the sizes "Paint" offers, by the longer side
+DEFAULT_PAINT_SIDE = 512
+
+
+@dataclass(frozen=True)
+class StudioSettings:
+    styles: Path | None  # the gallery's folder
+    models: Path  # where models are looked for, and trained into
+
+
+class Studio:
+    """What the sessions of one server share: settings, a temporary root, the one training run,
+    and trained models loaded once."""
+
+    def __init__(self, settings: StudioSettings) -> None:
+        self.settings = settings
+        self.root = Path(tempfile.mkdtemp(prefix="doodle-studio-"))
+        self.sessions: dict[str, StudioSession] = {}
+        self.training: BackgroundRun | None = None
+        self.training_status = ""
+        self._lock = threading.Lock()
+        self._models: dict[Path, tuple[float, object]] = {}
+
+    def session(self, key: str) -> StudioSession:
+        with self._lock:
+            if key not in self.sessions:
+                self.sessions[key] = StudioSession(self, Path(tempfile.mkdtemp(prefix="session-", dir=self.root)))
+            return self.sessions[key]
+
+    def end_session(self, key: str) -> None:
+        with self._lock:
+            session = self.sessions.pop(key, None)
+        if session is not None:
+            session.close()
+
+    def close(self) -> None:
+        for key in list(self.sessions):
+            self.end_session(key)
+        if self.training is not None:
+            self.training.stop()
+            self.training.wait(60)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def model(self, path: Path):
+        """A trained model, loaded once and again only when its file changed (training writes it)."""
+        from ..feedforward.models import Stylizer
+
+        stamp = path.stat().st_mtime
+        with self._lock:
+            cached = self._models.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        model = Stylizer.load(path)
+        with self._lock:
+            self._models[path] = (stamp, model)
+        return model
+
+    def model_for(self, style: StudioStyle) -> Path | None:
+        return matching_model(model_files(self.settings.models), style)
+
+    def train(self, style: StudioStyle, folder: Path, steps: int) -> str:
+        """Start training a doodle model of `style` into the models folder, unless one is training."""
+        from ..train_request import train, train_request
+
+        with self._lock:
+            if self.training is not None and self.training.running:
+                raise DoodleError("a model is training already (one at a time); wait for it to finish")
+            self.settings.models.mkdir(parents=True, exist_ok=True)
+            map_path = style.painting.with_name(style.painting.stem + "_sem.png")
+            if style.map_origin != "drawn":
+                map_path = folder / f"{style.name}_sem.png"
+                write_image(map_path, style.style_map)
+            output = self.settings.models / f"{style.name}-{style.sha256[:8]}.doodle"
+            request = train_request(style.painting, output, style_map=map_path, steps=steps, force=True,
+                                    preview_every=0)
+
+            def work(report) -> str:
+                _, record = train(request, callback=lambda progress: report(progress))
+                state = "stopped at" if record.interrupted else "trained"
+                return f"{state} step {record.history[-1][0] if record.history else 0}: {output.name}"
+
+            self.training = BackgroundRun(work, "studio-training")
+            self.training_status = f"training {output.name}: starting"
+            return self.training_status
+
+    def training_line(self) -> str:
+        """What the training is doing now, for the page to poll."""
+        run = self.training
+        if run is None:
+            return ""
+        if run.running:
+            for progress in run.pending():
+                done = progress.step / progress.steps
+                left = progress.elapsed * (1 - done) / done if done > 0 else 0
+                self.training_status = (f"training: step {progress.step}/{progress.steps}, "
+                                        f"about {left / 60:.0f} min left")
+            return self.training_status
+        if run.error is not None and not isinstance(run.error, KeyboardInterrupt):
+            return f"training failed: {run.error}"
+        return f"{run.result}; previews of this style now follow every stroke" if run.result else "training stopped"
+
+
+class StudioSession:
+    """One browser tab: its style, its doodle (labels at the canvas's size), its runs."""
+
+    def __init__(self, studio: Studio, folder: Path) -> None:
+        self.studio = studio
+        self.folder = folder
+        self.style: StudioStyle | None = None
+        self.doodle: np.ndarray | None = None
+        self.editing_style_map = False
+        self.strokes = 0  # counts every change of the drawing: a preview of an older one gives up
+        self.canvas_sequence = 0  # the newest canvas snapshot taken (the page numbers them)
+        self._drawing = threading.Lock()
+        self.style_features: dict = {}  # the style's encoded features, shared by previews and paintings
+        self.painting: BackgroundRun | None = None
+        self.last_painting: Path | None = None
+
+    # --- choosing the style -------------------------------------------------------------------
+    def choose(self, style: StudioStyle) -> dict:
+        self.style, self.style_features, self.editing_style_map = style, {}, False
+        self.doodle = np.full(style.canvas_size[::-1], style.background, dtype=np.int64)
+        self.strokes += 1
+        return canvas_setup(style, self.doodle)
+
+    def choose_file(self, painting: Path) -> dict:
+        return self.choose(load_style(painting))
+
+    def upload_painting(self, path: Path, shown_name: str, on_note=None) -> dict:
+        """An uploaded painting: its map is the sidecar uploaded with it, else one made by segmentation,
+        shown over the painting for correcting."""
+        read_upload(path, shown_name, "image")
+        kept = self.folder / Path(shown_name).name
+        shutil.copyfile(path, kept)
+        self.choose(made_style(kept, on_note))
+        return self.edit_style_map(True)
+
+    def edit_style_map(self, editing: bool) -> dict:
+        style = self.require_style()
+        self.editing_style_map = editing
+        start = style.canvas_labels() if editing else self.doodle
+        return canvas_setup(style, start, editing_style_map=editing)
+
+    def require_style(self) -> StudioStyle:
+        if self.style is None:
+            raise DoodleError("choose a painting first (the gallery, or upload one)")
+        return self.style
+
+    # --- drawing ------------------------------------------------------------------------------
+    def draw(self, url: str, sequence: int) -> bool:
+        """A new state of the canvas: the doodle, or (while editing it) the style's own map. Snapshots
+        are handled side by side, so `sequence` (the page's count) keeps an older one from winning:
+        False when this one is older than what is drawn already."""
+        style = self.require_style()
+        labels = canvas_labels(url, style)
+        with self._drawing:
+            if sequence <= self.canvas_sequence:
+                return False
+            self.canvas_sequence = sequence
+            if self.editing_style_map:
+                self.style, self.style_features = style.edited(labels), {}
+            else:
+                self.doodle = labels
+            self.strokes += 1
+        return True
+
+    def upload_doodle(self, path: Path, shown_name: str) -> dict:
+        style = self.require_style()
+        self.doodle, self.editing_style_map = uploaded_doodle(path, shown_name, style), False
+        self.strokes += 1
+        return canvas_setup(style, self.doodle)
+
+    def doodle_file(self) -> Path:
+        """The doodle as a PNG map, to download (drawn in the style's label colours)."""
+        style = self.require_style()
+        path = self.folder / f"{style.name}-doodle_sem.png"
+        write_image(path, self.doodle_colours())
+        return path
+
+    def doodle_colours(self) -> np.ndarray:
+        return self.require_style().palette[self.doodle].astype(np.uint8)
+
+    # --- previews -----------------------------------------------------------------------------
+    def model_preview(self) -> np.ndarray | None:
+        """The trained model's painting of the doodle (a fraction of a second), or None without one."""
+        from ..feedforward.painting import model_painting
+
+        style = self.require_style()
+        if self.editing_style_map:
+            return None
+        path = self.studio.model_for(style)
+        if path is None:
+            return None
+        return model_painting(self.studio.model(path), self.doodle_colours(), None, as_uint8=True)
+
+    def quick_preview(self) -> Iterator[np.ndarray]:
+        """A small optimisation of the doodle, yielding the image as it forms; it gives up as soon
+        as the drawing changes again (the next stroke's preview replaces it)."""
+        style = self.require_style()
+        if self.editing_style_map:
+            return
+        serial = self.strokes
+        width, height = style.canvas_size
+        scale = QUICK_SIDE / max(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+
+        def work(report):
+            def callback(progress):
+                if self.strokes != serial:
+                    raise StopAsked()
+                report(progress.image())
+            return self._paint(size, config_for(None, QUICK_SETTINGS), callback)
+
+        run = BackgroundRun(work, "studio-preview")
+        for image in run.updates():
+            if self.strokes != serial:
+                run.stop()
+            else:
+                yield to_uint8(image)
+        if run.error is None and run.result is not None and self.strokes == serial and not run.result.record.interrupted:
+            yield to_uint8(run.result.image)
+
+    def _paint(self, size: tuple[int, int], config, callback):
+        from ..synthesis import paint
+
+        style = self.require_style()
+        return paint(str(style.painting), style_map=style.style_map, target_map=self.doodle_colours(), size=size,
+                     config=config, callback=callback, style_features=self.style_features)
+
+    # --- painting -----------------------------------------------------------------------------
+    def paint(self, side: int, preset: str | None) -> Iterator[tuple[np.ndarray | None, str, Path | None]]:
+        """The full optimisation at `side` pixels on the longer side: yields (image so far, progress
+        line, the PNG to download once there is one)."""
+        style = self.require_style()
+        if self.painting is not None and self.painting.running:
+            raise DoodleError("a painting is under way in this tab; stop it first")
+        if side not in PAINT_SIDES:
+            raise DoodleError(f"size {side}: choose one of {', '.join(map(str, PAINT_SIDES))}")
+        width, height = style.canvas_size
+        scale = side / max(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        config = config_for(preset, {})
+
+        def work(report):
+            # The image is copied out at once: the optimiser goes on changing its pixels in place.
+            return self._paint(size, config, lambda progress: report((progress.image(), progress_line(progress))))
+
+        self.painting = run = BackgroundRun(work, "studio-painting")
+        yield None, f"painting {size[0]}x{size[1]}: loading the network and the style", None
+        for image, line in run.updates():
+            yield to_uint8(image), line, None
+        if run.error is not None and not isinstance(run.error, KeyboardInterrupt):
+            raise run.error
+        result = run.result
+        if result is None:
+            yield None, "stopped before the first image", None
+            return
+        path = self.folder / f"{style.name}-painting-{self.strokes}.png"
+        write_image(path, result.image)
+        self.last_painting = path
+        state = "stopped early; the painting so far" if result.record.interrupted else "done"
+        yield to_uint8(result.image), f"{state}: {size[0]}x{size[1]} in {result.record.seconds:.0f} s", path
+
+    def stop(self) -> str:
+        if self.painting is not None and self.painting.running:
+            self.painting.stop()
+            return "stopping after this evaluation"
+        return "nothing is painting"
+
+    def train(self, steps: int) -> str:
+        return self.studio.train(self.require_style(), self.folder, steps)
+
+    def close(self) -> None:
+        self.strokes += 1  # a preview under way gives up
+        if self.painting is not None:
+            self.painting.stop()
+            self.painting.wait(30)
+        shutil.rmtree(self.folder, ignore_errors=True)
