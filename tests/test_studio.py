@@ -292,3 +292,17 @@ def test_studio_flags_are_checked_before_anything_starts(tmp_path):
                            (["--port", "70000"], "give a port from 1 to 65535")):
         result = CliRunner().invoke(app, ["studio", *flags])
         assert result.exit_code == 2 and message in result.output
+
+
+def test_studio_paintings_follow_the_request_layers_rules(style, tmp_path):
+    studio = Studio(StudioSettings(None, tmp_path / "models"))
+    try:
+        session = studio.session("tab")
+        session.choose(style)
+        request = session.paint_request(384, "painterly", {}, "painting")
+        # painterly starts from the content image; a doodle has none, so it starts from noise, as in doodle paint
+        assert request.config.init == "noise" and any("starts from noise" in note for note in request.notes)
+        assert request.size == (384, 288) and request.mode == "doodle"
+        assert request.output.parent == session.folder and request.target_map.is_file()
+    finally:
+        studio.close()

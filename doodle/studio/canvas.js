@@ -103,7 +103,7 @@
     styleMap = config.style_map; history = [];
     canvas.width = config.width; canvas.height = config.height;
     fill(colours[background]);
-    drawImage(config.start);
+    drawImage(config.start, config.preview ? send : null); // an uploaded doodle is previewed as a stroke is
     root.classList.toggle("editing", Boolean(config.editing_style_map));
     underlay.src = config.underlay || "";
     underlay.style.display = config.underlay ? "block" : "none";

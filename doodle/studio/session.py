@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import request as requests
 from ..errors import DoodleError
-from ..images import to_uint8, write_image
-from ..request import config_for
+from ..images import sidecar_map_path, to_uint8, write_image
+from ..request import PaintRequest, paint_request
+from ..results import write_result
 from .drawing import canvas_labels, canvas_setup, read_upload, uploaded_doodle
 from .runs import BackgroundRun, StopAsked, progress_line
 from .styles import StudioStyle, load_style, made_style, matching_model, model_files
@@ -83,7 +85,7 @@ class Studio:
     def model_for(self, style: StudioStyle) -> Path | None:
         return matching_model(model_files(self.settings.models), style)
 
-    def train(self, style: StudioStyle, folder: Path, steps: int) -> str:
+    def train(self, style: StudioStyle, map_path: Path, steps: int) -> str:
         """Start training a doodle model of `style` into the models folder, unless one is training."""
         from ..train_request import train, train_request
 
@@ -91,10 +93,6 @@ class Studio:
             if self.training is not None and self.training.running:
                 raise DoodleError("a model is training already (one at a time); wait for it to finish")
             self.settings.models.mkdir(parents=True, exist_ok=True)
-            map_path = style.painting.with_name(style.painting.stem + "_sem.png")
-            if style.map_origin != "drawn":
-                map_path = folder / f"{style.name}_sem.png"
-                write_image(map_path, style.style_map)
             output = self.settings.models / f"{style.name}-{style.sha256[:8]}.doodle"
             request = train_request(style.painting, output, style_map=map_path, steps=steps, force=True,
                                     preview_every=0)
@@ -140,6 +138,7 @@ class StudioSession:
         self.style_features: dict = {}  # the style's encoded features, shared by previews and paintings
         self.painting: BackgroundRun | None = None
         self.last_painting: Path | None = None
+        self.runs = 0  # paintings and previews started: their files are numbered by it
 
     # --- choosing the style -------------------------------------------------------------------
     def choose(self, style: StudioStyle) -> dict:
@@ -193,7 +192,7 @@ class StudioSession:
         style = self.require_style()
         self.doodle, self.editing_style_map = uploaded_doodle(path, shown_name, style), False
         self.strokes += 1
-        return canvas_setup(style, self.doodle)
+        return {**canvas_setup(style, self.doodle), "preview": True}
 
     def doodle_file(self) -> Path:
         """The doodle as a PNG map, to download (drawn in the style's label colours)."""
@@ -221,20 +220,17 @@ class StudioSession:
     def quick_preview(self) -> Iterator[np.ndarray]:
         """A small optimisation of the doodle, yielding the image as it forms; it gives up as soon
         as the drawing changes again (the next stroke's preview replaces it)."""
-        style = self.require_style()
         if self.editing_style_map:
             return
         serial = self.strokes
-        width, height = style.canvas_size
-        scale = QUICK_SIDE / max(width, height)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        request = self.paint_request(QUICK_SIDE, None, QUICK_SETTINGS, "preview")
 
         def work(report):
             def callback(progress):
                 if self.strokes != serial:
                     raise StopAsked()
                 report(progress.image())
-            return self._paint(size, config_for(None, QUICK_SETTINGS), callback)
+            return self._run(request, callback)
 
         run = BackgroundRun(work, "studio-preview")
         for image in run.updates():
@@ -242,36 +238,59 @@ class StudioSession:
                 run.stop()
             else:
                 yield to_uint8(image)
-        if run.error is None and run.result is not None and self.strokes == serial and not run.result.record.interrupted:
-            yield to_uint8(run.result.image)
+        result = run.result
+        if run.error is None and result is not None and self.strokes == serial and not result.record.interrupted:
+            yield to_uint8(result.image)
 
-    def _paint(self, size: tuple[int, int], config, callback):
-        from ..synthesis import paint
-
+    def paint_request(self, side: int, preset: str | None, settings: dict, name: str) -> PaintRequest:
+        """What `doodle paint` would be asked for this painting, the doodle and the style's map, at
+        `side` pixels on the longer side: the request layer's rules (presets, sizes, maps) apply
+        to the studio as to every door. Its files go to this tab's folder."""
         style = self.require_style()
-        return paint(str(style.painting), style_map=style.style_map, target_map=self.doodle_colours(), size=size,
-                     config=config, callback=callback, style_features=self.style_features)
+        self.runs += 1
+        doodle = self.folder / f"run-{self.runs}-doodle_sem.png"  # each run its own: strokes go on meanwhile
+        write_image(doodle, self.doodle_colours())
+        width, height = style.canvas_size
+        scale = side / max(width, height)
+        size = f"{max(1, round(width * scale))}x{max(1, round(height * scale))}"
+        return paint_request([style.painting], self.folder / f"{style.name}-{name}-{self.runs}.png", doodle=doodle,
+                             style_maps=[self.style_map_file()], size=size, preset=preset, settings=settings,
+                             force=True)
+
+    def style_map_file(self) -> Path:
+        """The style's map as a file: its own beside the painting, else the made or corrected one."""
+        style = self.require_style()
+        if style.map_origin == "drawn":
+            return sidecar_map_path(style.painting)
+        path = self.folder / f"{style.name}-{id(style):x}_sem.png"
+        if not path.exists():
+            write_image(path, style.style_map)
+        return path
+
+    def _run(self, request: PaintRequest, callback):
+        try:
+            return requests.run(request, callback=callback, style_features=self.style_features)
+        finally:
+            request.target_map.unlink(missing_ok=True)
 
     # --- painting -----------------------------------------------------------------------------
     def paint(self, side: int, preset: str | None) -> Iterator[tuple[np.ndarray | None, str, Path | None]]:
         """The full optimisation at `side` pixels on the longer side: yields (image so far, progress
         line, the PNG to download once there is one)."""
-        style = self.require_style()
         if self.painting is not None and self.painting.running:
             raise DoodleError("a painting is under way in this tab; stop it first")
         if side not in PAINT_SIDES:
             raise DoodleError(f"size {side}: choose one of {', '.join(map(str, PAINT_SIDES))}")
-        width, height = style.canvas_size
-        scale = side / max(width, height)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        config = config_for(preset, {})
+        request = self.paint_request(side, preset, {}, "painting")
+        size = request.size
 
         def work(report):
             # The image is copied out at once: the optimiser goes on changing its pixels in place.
-            return self._paint(size, config, lambda progress: report((progress.image(), progress_line(progress))))
+            return self._run(request, lambda progress: report((progress.image(), progress_line(progress))))
 
         self.painting = run = BackgroundRun(work, "studio-painting")
-        yield None, f"painting {size[0]}x{size[1]}: loading the network and the style", None
+        notes = "".join(f"; {note}" for note in request.notes)
+        yield None, f"painting {size[0]}x{size[1]}: loading the network and the style{notes}", None
         for image, line in run.updates():
             yield to_uint8(image), line, None
         if run.error is not None and not isinstance(run.error, KeyboardInterrupt):
@@ -280,8 +299,7 @@ class StudioSession:
         if result is None:
             yield None, "stopped before the first image", None
             return
-        path = self.folder / f"{style.name}-painting-{self.strokes}.png"
-        write_image(path, result.image)
+        path = write_result(request, result.image)
         self.last_painting = path
         state = "stopped early; the painting so far" if result.record.interrupted else "done"
         yield to_uint8(result.image), f"{state}: {size[0]}x{size[1]} in {result.record.seconds:.0f} s", path
@@ -293,7 +311,7 @@ class StudioSession:
         return "nothing is painting"
 
     def train(self, steps: int) -> str:
-        return self.studio.train(self.require_style(), self.folder, steps)
+        return self.studio.train(self.require_style(), self.style_map_file(), steps)
 
     def close(self) -> None:
         self.strokes += 1  # a preview under way gives up
