@@ -40,7 +40,7 @@ def studio(
         raise DoodleError(f"--models {models}: is a file; give a folder for the trained models")
     if not 0 < port < 65536:
         raise DoodleError(f"--port {port}: give a port from 1 to 65535")
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # nothing leaves the machine
     try:
         from .studio.app import launch
     except ImportError as error:

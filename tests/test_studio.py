@@ -181,9 +181,13 @@ def test_a_sessions_older_snapshot_never_overwrites_a_newer_one(style, tmp_path)
         session.choose(style)
         width, height = style.canvas_size
         blue, red = (np.full((height, width), label) for label in (2, 1))
-        assert session.draw(png_url(style.palette[blue].astype(np.uint8)), 2)
-        assert not session.draw(png_url(style.palette[red].astype(np.uint8)), 1)
+        generation = session.generation
+        assert session.draw(png_url(style.palette[blue].astype(np.uint8)), 2, generation)
+        assert not session.draw(png_url(style.palette[red].astype(np.uint8)), 1, generation)
         assert (session.doodle == 2).all()
+        session.choose(style)  # a new setup of the canvas: snapshots drawn on the old one are dropped unread
+        assert not session.draw("data:image/png;base64,not even a PNG", 3, generation)
+        assert (session.doodle == style.background).all()
         folder = session.folder
         assert session.doodle_file().read_bytes().startswith(b"\x89PNG")
         studio.end_session("tab")
@@ -197,7 +201,7 @@ def test_a_session_refuses_work_before_a_style_is_chosen(tmp_path):
     studio = Studio(StudioSettings(None, tmp_path))
     try:
         with pytest.raises(DoodleError, match="choose a painting first"):
-            studio.session("tab").draw("data:image/png;base64,", 1)
+            studio.session("tab").draw("data:image/png;base64,", 1, 0)
     finally:
         studio.close()
 
@@ -233,8 +237,8 @@ def test_a_model_trained_from_the_studio_makes_the_next_previews_live(style, tmp
         with pytest.raises(DoodleError, match="one at a time"):
             session.train(2)
         assert studio.training.wait(120)
-        assert "trained step 2" in studio.training_line()
-        assert studio.model_for(style) is not None
+        assert "trained 2 steps" in studio.training_line()
+        assert studio.model_for(style).name == f"painting-{style.sha256[:8]}.doodle"
         preview = session.model_preview()
         assert preview.shape == (384, 512, 3) and preview.dtype == np.uint8
     finally:
@@ -254,9 +258,16 @@ def test_an_uploaded_painting_gets_a_made_map_to_correct(tmp_path, encoder):
         setup = session.upload_painting(painting, "field.png")
         assert setup["editing_style_map"] and setup["underlay"].startswith("data:image/jpeg")
         assert session.style.map_origin == "made" and len(session.style.palette) >= 2
-        assert (session.folder / "field.png").is_file()  # kept in the tab's own folder
-        session.draw(png_url(session.style.palette[np.zeros((384, 512), int)].astype(np.uint8)), 5)
+        assert session.style.painting.parent == session.folder and session.style.name == "field"  # kept in the tab
+        session.draw(png_url(session.style.palette[np.zeros((384, 512), int)].astype(np.uint8)), 5, setup["generation"])
         assert session.style.map_origin == "edited" and (session.style.labels == 0).all()
+        own_map = tmp_path / "field_sem.png"
+        Image.fromarray(two_region_map(48, 64)).save(own_map)
+        setup = session.upload_style_map(own_map, "field_sem.png")  # a map drawn elsewhere replaces the made one
+        assert session.style.map_origin == "uploaded" and set(session.style.names) == {"red", "blue"}
+        assert setup["names"] == list(session.style.names)
+        with pytest.raises(DoodleError, match="Edit the style's map"):
+            next(session.paint(256, None))
         assert not session.edit_style_map(False)["editing_style_map"]
     finally:
         studio.close()

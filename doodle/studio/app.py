@@ -50,6 +50,10 @@ CSS = """
 .studio-canvas .hint { color: #666; font-size: 0.9em; }
 """
 
+def map_upload_label(editing: bool):
+    return gr.update(label="Upload the style's map (PNG)" if editing else "Upload a doodle (PNG map)")
+
+
 APPLY_SETUP = "(setup) => { if (setup && window.doodleStudio) window.doodleStudio.setup(JSON.parse(setup)); }"
 
 
@@ -89,7 +93,7 @@ def shown_in_page(handler):
 def style_caption(session) -> str:
     style = session.style
     origin = {"drawn": "its own map", "made": "a map made automatically: check it, correct it with the brushes",
-              "edited": "its map, corrected here"}[style.map_origin]
+              "edited": "its map, corrected here", "uploaded": "the map uploaded for it"}[style.map_origin]
     model = session.studio.model_for(style)
     live = (f"model **{model.name}**: the preview follows every stroke" if model is not None else
             "no trained model yet: a quick preview runs after each stroke (train one for live previews)")
@@ -145,31 +149,49 @@ def build_app(studio: Studio) -> gr.Blocks:
             """The doodle as a PNG map for the download button (which serves what it holds when clicked)."""
             return gr.update(value=str(session.doodle_file()), interactive=session.style is not None)
 
+        def uploaded(path: str) -> tuple[Path, str]:
+            """An upload's file and the name the user gave it; Gradio's copy goes once it is read."""
+            return Path(path), Path(path).name
+
+        def forget(path: str) -> None:
+            Path(path).unlink(missing_ok=True)
+
         @shown_in_page
         def pick(event: gr.SelectData, request: gr.Request):
             session = session_of(request)
             config = session.choose_file(paintings[event.index])
-            return json.dumps(config), gr.update(value=False), style_caption(session), doodle_download(session)
+            return (json.dumps(config), gr.update(value=False), style_caption(session), doodle_download(session),
+                    map_upload_label(False))
 
         @shown_in_page
         def upload_style(path: str, request: gr.Request):
             session = session_of(request)
             gr.Info("making a map of the painting (a few seconds)")
-            config = session.upload_painting(Path(path), Path(path).name)
-            return json.dumps(config), gr.update(value=True), style_caption(session), doodle_download(session)
+            try:
+                config = session.upload_painting(*uploaded(path))
+            finally:
+                forget(path)
+            return (json.dumps(config), gr.update(value=True), style_caption(session), doodle_download(session),
+                    map_upload_label(True))
 
         @shown_in_page
         def toggle_map(editing: bool, request: gr.Request):
             session = session_of(request)
-            if session.style is None or editing == session.editing_style_map:
-                return gr.skip(), gr.skip()
-            return json.dumps(session.edit_style_map(editing)), style_caption(session)
+            if session.style is None:
+                return gr.skip(), gr.update(value=False), gr.skip(), gr.skip()
+            if editing == session.editing_style_map:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (json.dumps(session.edit_style_map(editing)), gr.skip(), style_caption(session),
+                    map_upload_label(editing))
 
         def take_snapshot(session, snapshot: str) -> bool:
-            """Hand the session a canvas snapshot ("SEQUENCE DATA-URL"); False when it is older than
-            what the session has (handlers run side by side, so an older one can come last)."""
-            sequence, _, url = (snapshot or "").partition(" ")
-            return bool(url) and session.draw(url, int(sequence) if sequence.isdigit() else 0)
+            """Hand the session a canvas snapshot ("GENERATION SEQUENCE DATA-URL"); False when it was
+            drawn on an earlier setup of the canvas or is older than what the session has (handlers
+            run side by side, so an older one can come last)."""
+            generation, sequence, url = ((snapshot or "").split(" ", 2) + ["", ""])[:3]
+            if not (url and generation.isdigit() and sequence.isdigit()):
+                return False
+            return session.draw(url, int(sequence), int(generation))
 
         @shown_in_page
         def drawn(snapshot: str, request: gr.Request):
@@ -190,8 +212,12 @@ def build_app(studio: Studio) -> gr.Blocks:
         @shown_in_page
         def doodle_upload(path: str, request: gr.Request):
             session = session_of(request)
-            config = session.upload_doodle(Path(path), Path(path).name)
-            return json.dumps(config), gr.update(value=False), doodle_download(session)
+            try:  # while the style's map is edited, the upload is that map; else it is the doodle
+                config = (session.upload_style_map(*uploaded(path)) if session.editing_style_map
+                          else session.upload_doodle(*uploaded(path)))
+            finally:
+                forget(path)
+            return json.dumps(config), doodle_download(session), style_caption(session)
 
         @shown_in_page
         def run_paint(chosen_side, chosen_preset, snapshot, request: gr.Request):
@@ -210,7 +236,7 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         @shown_in_page
         def start_training(chosen_steps, request: gr.Request):
-            line = session_of(request).train(int(chosen_steps or 800))
+            line = session_of(request).train(800 if chosen_steps is None else int(chosen_steps))
             return line, gr.Timer(active=True)
 
         def poll_training():
@@ -221,17 +247,22 @@ def build_app(studio: Studio) -> gr.Blocks:
         def ended(request: gr.Request):
             studio.end_session(request.session_hash)
 
+        # Only after a handler succeeded: a refused upload leaves the canvas (and its undo) as it was.
         shown_on_canvas = dict(fn=None, inputs=setup, outputs=None, js=APPLY_SETUP)
-        styles.select(pick, None, [setup, edit_map, caption, download_doodle]).then(**shown_on_canvas)
-        upload_painting.upload(upload_style, upload_painting, [setup, edit_map, caption, download_doodle],
-                               concurrency_id="maps").then(**shown_on_canvas)
-        edit_map.input(toggle_map, edit_map, [setup, caption]).then(**shown_on_canvas)
+        styles.select(pick, None, [setup, edit_map, caption, download_doodle, upload_doodle]).success(
+            **shown_on_canvas)
+        upload_painting.upload(upload_style, upload_painting, [setup, edit_map, caption, download_doodle,
+                                                               upload_doodle],
+                               concurrency_id="maps").success(**shown_on_canvas)
+        edit_map.input(toggle_map, edit_map, [setup, edit_map, caption, upload_doodle]).success(**shown_on_canvas)
         # Every stroke runs (a newer one cancels the older preview itself), side by side up to four.
         canvas_data.change(drawn, canvas_data, [preview, download_doodle], trigger_mode="multiple",
                            concurrency_limit=4, concurrency_id="strokes", show_progress="hidden")
-        upload_doodle.upload(doodle_upload, upload_doodle, [setup, edit_map, download_doodle]).then(**shown_on_canvas)
-        paint.click(run_paint, [side, preset, canvas_data], [result, progress, download_result, download_doodle], concurrency_id="paint",
-                    concurrency_limit=1)
+        upload_doodle.upload(doodle_upload, upload_doodle, [setup, download_doodle, caption]).success(
+            **shown_on_canvas)
+        # One painting at a time on the machine: every tab's Paint waits in this one queue.
+        paint.click(run_paint, [side, preset, canvas_data], [result, progress, download_result, download_doodle],
+                    concurrency_id="paint", concurrency_limit=1)
         stop.click(stop_paint, None, progress, concurrency_limit=None)
         train.click(start_training, steps, [training, ticker])
         ticker.tick(poll_training, None, [training, ticker])
@@ -244,5 +275,5 @@ def launch(studio: Studio, host: str, port: int):
     app = build_app(studio)
     app.queue(default_concurrency_limit=1)
     app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True,
-               allowed_paths=[str(studio.root)], max_file_size="25mb", css=CSS, footer_links=[])
+               max_file_size="25mb", css=CSS, footer_links=[])
     return app, app.local_url

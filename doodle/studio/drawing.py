@@ -19,7 +19,7 @@ from ..semantic import colour_name, snap_to_palette
 from .styles import StudioStyle
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # a painting or a doodle; a bigger file is refused unread
-MAX_UPLOAD_PIXELS = 36_000_000  # declared in the header; a bigger picture (or a decompression bomb) is refused undecoded
+MAX_UPLOAD_PIXELS = 36_000_000  # as declared in the header: a bigger picture (or a bomb) is refused undecoded
 DATA_URL_PREFIX = "data:image/png;base64,"
 
 

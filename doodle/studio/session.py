@@ -5,14 +5,19 @@ strokes into these calls; the rules live here and in the request layer they use.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .. import request as requests
 from ..errors import DoodleError
@@ -27,6 +32,8 @@ QUICK_SIDE = 160  # the optimisation preview's longer side: a few seconds on a l
 QUICK_SETTINGS = {"phases": 1, "iterations": 12}
 PAINT_SIDES = (256, 384, 512, 768, 1024)  # the sizes "Paint" offers, by the longer side
 DEFAULT_PAINT_SIDE = 512
+TRAINING_SUFFIX = "-training.doodle"  # a model still in training (or stopped before its end)
+UPLOAD_SIDE = 2048  # an uploaded painting is kept at most this large: the engine works smaller anyway
 
 
 @dataclass(frozen=True)
@@ -60,13 +67,22 @@ class Studio:
         if session is not None:
             session.close()
 
-    def close(self) -> None:
-        for key in list(self.sessions):
-            self.end_session(key)
-        if self.training is not None:
-            self.training.stop()
-            self.training.wait(60)
-        shutil.rmtree(self.root, ignore_errors=True)
+    def close(self, wait: float = 30.0) -> None:
+        """Stop every run at its next safe point, give them `wait` seconds in all to end (a stopped
+        training writes its model), and remove every tab's files, also when interrupted meanwhile."""
+        with self._lock:
+            sessions, self.sessions = list(self.sessions.values()), {}
+        runs = [run for run in [self.training] + [session.painting for session in sessions] if run is not None]
+        try:
+            for session in sessions:
+                session.strokes += 1  # previews under way give up
+            for run in runs:
+                run.stop()
+            deadline = time.monotonic() + wait
+            for run in runs:
+                run.wait(max(0.0, deadline - time.monotonic()))
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def model(self, path: Path):
         """A trained model, loaded once and again only when its file changed (training writes it)."""
@@ -83,7 +99,9 @@ class Studio:
         return model
 
     def model_for(self, style: StudioStyle) -> Path | None:
-        return matching_model(model_files(self.settings.models), style)
+        """The model that previews `style`; never one still in training (see `train`)."""
+        return matching_model([path for path in model_files(self.settings.models)
+                               if not path.name.endswith(TRAINING_SUFFIX)], style)
 
     def train(self, style: StudioStyle, map_path: Path, steps: int) -> str:
         """Start training a doodle model of `style` into the models folder, unless one is training."""
@@ -93,14 +111,20 @@ class Studio:
             if self.training is not None and self.training.running:
                 raise DoodleError("a model is training already (one at a time); wait for it to finish")
             self.settings.models.mkdir(parents=True, exist_ok=True)
+            # Trained under a name of its own, and moved to the model's name only once finished: the
+            # checkpoints on the way never replace a good model in the previews.
             output = self.settings.models / f"{style.name}-{style.sha256[:8]}.doodle"
-            request = train_request(style.painting, output, style_map=map_path, steps=steps, force=True,
+            staging = output.with_name(output.stem + TRAINING_SUFFIX)
+            request = train_request(style.painting, staging, style_map=map_path, steps=steps, force=True,
                                     preview_every=0)
 
             def work(report) -> str:
                 _, record = train(request, callback=lambda progress: report(progress))
-                state = "stopped at" if record.interrupted else "trained"
-                return f"{state} step {record.history[-1][0] if record.history else 0}: {output.name}"
+                step = record.history[-1][0] if record.history else 0
+                if record.interrupted:
+                    return f"stopped at step {step}; the unfinished model is {staging} (not used for previews)"
+                os.replace(staging, output)
+                return f"trained {step} steps: {output.name}; previews of this style now follow every stroke"
 
             self.training = BackgroundRun(work, "studio-training")
             self.training_status = f"training {output.name}: starting"
@@ -120,7 +144,7 @@ class Studio:
             return self.training_status
         if run.error is not None and not isinstance(run.error, KeyboardInterrupt):
             return f"training failed: {run.error}"
-        return f"{run.result}; previews of this style now follow every stroke" if run.result else "training stopped"
+        return run.result or "training stopped"
 
 
 class StudioSession:
@@ -138,14 +162,22 @@ class StudioSession:
         self.style_features: dict = {}  # the style's encoded features, shared by previews and paintings
         self.painting: BackgroundRun | None = None
         self.last_painting: Path | None = None
-        self.runs = 0  # paintings and previews started: their files are numbered by it
+        self._numbers = itertools.count(1)  # names this tab's files; next() is safe from several threads
+        self.generation = 0  # counts the canvas's setups: a snapshot of an older one is dropped
 
     # --- choosing the style -------------------------------------------------------------------
+    def _setup(self, start: np.ndarray, **extra) -> dict:
+        """A new setup of the canvas, numbered: snapshots of the canvas before it no longer count."""
+        with self._drawing:
+            self.generation += 1
+            self.strokes += 1
+        setup = canvas_setup(self.require_style(), start, editing_style_map=self.editing_style_map)
+        return {**setup, **extra, "generation": self.generation}
+
     def choose(self, style: StudioStyle) -> dict:
         self.style, self.style_features, self.editing_style_map = style, {}, False
         self.doodle = np.full(style.canvas_size[::-1], style.background, dtype=np.int64)
-        self.strokes += 1
-        return canvas_setup(style, self.doodle)
+        return self._setup(self.doodle)
 
     def choose_file(self, painting: Path) -> dict:
         return self.choose(load_style(painting))
@@ -153,17 +185,24 @@ class StudioSession:
     def upload_painting(self, path: Path, shown_name: str, on_note=None) -> dict:
         """An uploaded painting: its map is the sidecar uploaded with it, else one made by segmentation,
         shown over the painting for correcting."""
-        read_upload(path, shown_name, "image")
-        kept = self.folder / Path(shown_name).name
-        shutil.copyfile(path, kept)
-        self.choose(made_style(kept, on_note))
+        picture = Image.fromarray(to_uint8(read_upload(path, shown_name, "image")))
+        picture.thumbnail((UPLOAD_SIDE, UPLOAD_SIDE), Image.Resampling.LANCZOS)  # only ever shrinks
+        kept = self.folder / f"upload-{next(self._numbers)}.png"  # never over an earlier upload
+        write_image(kept, np.asarray(picture))
+        self.choose(made_style(kept, on_note, name=Path(shown_name).stem))
         return self.edit_style_map(True)
+
+    def upload_style_map(self, path: Path, shown_name: str) -> dict:
+        """A map drawn elsewhere for the style's painting (its own colours become the brushes)."""
+        style = self.require_style()
+        self.style, self.style_features = style.with_map(read_upload(path, shown_name, "map"), shown_name), {}
+        self.doodle = np.full(self.style.canvas_size[::-1], self.style.background, dtype=np.int64)
+        return self._setup(self.style.canvas_labels())
 
     def edit_style_map(self, editing: bool) -> dict:
         style = self.require_style()
         self.editing_style_map = editing
-        start = style.canvas_labels() if editing else self.doodle
-        return canvas_setup(style, start, editing_style_map=editing)
+        return self._setup(style.canvas_labels() if editing else self.doodle)
 
     def require_style(self) -> StudioStyle:
         if self.style is None:
@@ -171,14 +210,17 @@ class StudioSession:
         return self.style
 
     # --- drawing ------------------------------------------------------------------------------
-    def draw(self, url: str, sequence: int) -> bool:
+    def draw(self, url: str, sequence: int, generation: int) -> bool:
         """A new state of the canvas: the doodle, or (while editing it) the style's own map. Snapshots
-        are handled side by side, so `sequence` (the page's count) keeps an older one from winning:
-        False when this one is older than what is drawn already."""
+        are handled side by side, so `sequence` (the page's count) keeps an older one from winning,
+        and `generation` (the setup it was drawn on) one from before another style or mode: False
+        when it was dropped for either."""
         style = self.require_style()
+        if generation != self.generation or sequence <= self.canvas_sequence:
+            return False
         labels = canvas_labels(url, style)
         with self._drawing:
-            if sequence <= self.canvas_sequence:
+            if generation != self.generation or sequence <= self.canvas_sequence:
                 return False
             self.canvas_sequence = sequence
             if self.editing_style_map:
@@ -191,8 +233,7 @@ class StudioSession:
     def upload_doodle(self, path: Path, shown_name: str) -> dict:
         style = self.require_style()
         self.doodle, self.editing_style_map = uploaded_doodle(path, shown_name, style), False
-        self.strokes += 1
-        return {**canvas_setup(style, self.doodle), "preview": True}
+        return self._setup(self.doodle, preview=True)
 
     def doodle_file(self) -> Path:
         """The doodle as a PNG map, to download (drawn in the style's label colours)."""
@@ -233,11 +274,14 @@ class StudioSession:
             return self._run(request, callback)
 
         run = BackgroundRun(work, "studio-preview")
-        for image in run.updates():
-            if self.strokes != serial:
-                run.stop()
-            else:
-                yield to_uint8(image)
+        try:
+            for image in run.updates():
+                if self.strokes != serial:
+                    run.stop()
+                else:
+                    yield to_uint8(image)
+        finally:
+            run.stop()  # a page that stopped listening (a closed tab) stops the work too
         result = run.result
         if run.error is None and result is not None and self.strokes == serial and not result.record.interrupted:
             yield to_uint8(result.image)
@@ -247,13 +291,13 @@ class StudioSession:
         `side` pixels on the longer side: the request layer's rules (presets, sizes, maps) apply
         to the studio as to every door. Its files go to this tab's folder."""
         style = self.require_style()
-        self.runs += 1
-        doodle = self.folder / f"run-{self.runs}-doodle_sem.png"  # each run its own: strokes go on meanwhile
+        number = next(self._numbers)
+        doodle = self.folder / f"run-{number}-doodle_sem.png"  # each run its own: strokes go on meanwhile
         write_image(doodle, self.doodle_colours())
         width, height = style.canvas_size
         scale = side / max(width, height)
         size = f"{max(1, round(width * scale))}x{max(1, round(height * scale))}"
-        return paint_request([style.painting], self.folder / f"{style.name}-{name}-{self.runs}.png", doodle=doodle,
+        return paint_request([style.painting], self.folder / f"{style.name}-{name}-{number}.png", doodle=doodle,
                              style_maps=[self.style_map_file()], size=size, preset=preset, settings=settings,
                              force=True)
 
@@ -262,7 +306,9 @@ class StudioSession:
         style = self.require_style()
         if style.map_origin == "drawn":
             return sidecar_map_path(style.painting)
-        path = self.folder / f"{style.name}-{id(style):x}_sem.png"
+        # Named by its content: the same map is written once, a corrected one never mistaken for it.
+        digest = hashlib.sha256(style.labels.astype(np.uint8).tobytes() + style.palette.tobytes()).hexdigest()[:16]
+        path = self.folder / f"{style.name}-{digest}_sem.png"
         if not path.exists():
             write_image(path, style.style_map)
         return path
@@ -279,6 +325,9 @@ class StudioSession:
         line, the PNG to download once there is one)."""
         if self.painting is not None and self.painting.running:
             raise DoodleError("a painting is under way in this tab; stop it first")
+        if self.editing_style_map:
+            raise DoodleError("the canvas shows the style's map; untick \"Edit the style's map\" and draw the doodle "
+                              "to paint")
         if side not in PAINT_SIDES:
             raise DoodleError(f"size {side}: choose one of {', '.join(map(str, PAINT_SIDES))}")
         request = self.paint_request(side, preset, {}, "painting")
@@ -291,8 +340,11 @@ class StudioSession:
         self.painting = run = BackgroundRun(work, "studio-painting")
         notes = "".join(f"; {note}" for note in request.notes)
         yield None, f"painting {size[0]}x{size[1]}: loading the network and the style{notes}", None
-        for image, line in run.updates():
-            yield to_uint8(image), line, None
+        try:
+            for image, line in run.updates():
+                yield to_uint8(image), line, None
+        finally:
+            run.stop()  # a page that stopped listening (a closed tab) stops the painting too
         if run.error is not None and not isinstance(run.error, KeyboardInterrupt):
             raise run.error
         result = run.result
@@ -313,9 +365,11 @@ class StudioSession:
     def train(self, steps: int) -> str:
         return self.studio.train(self.require_style(), self.style_map_file(), steps)
 
-    def close(self) -> None:
+    def close(self, wait: float = 30.0) -> None:
         self.strokes += 1  # a preview under way gives up
-        if self.painting is not None:
-            self.painting.stop()
-            self.painting.wait(30)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            if self.painting is not None:
+                self.painting.stop()
+                self.painting.wait(wait)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -40,7 +40,7 @@ class StudioStyle:
     palette: np.ndarray  # (K, 3) uint8 colours, one per label
     names: tuple[str, ...]  # one per label: what the legend shows
     sha256: str  # of the painting file: how a trained model is matched to it
-    map_origin: str  # "drawn" (its map file), "made" (segmentation), "edited" (corrected in the studio)
+    map_origin: str  # "drawn" (its map file), "made" (segmentation), "edited" (corrected here), "uploaded"
 
     @property
     def style_map(self) -> np.ndarray:
@@ -67,6 +67,15 @@ class StudioStyle:
         height, width = self.labels.shape
         labels = resize_map(canvas_labels.astype(np.uint8), (width, height)).astype(np.int64)
         return replace(self, labels=labels, map_origin="edited")
+
+    def with_map(self, drawn: np.ndarray, map_name: str) -> StudioStyle:
+        """This painting with a map drawn for it elsewhere (RGB uint8): its colours become the labels."""
+        height, width = self.labels.shape
+        check_map_matches((height, width), drawn.shape, self.painting.name, map_name)
+        labelling = label_maps([drawn])
+        labels = resize_map(labelling.labels[0].astype(np.uint8), (width, height)).astype(np.int64)
+        return replace(self, labels=labels, palette=labelling.palette, names=colour_words(labelling.palette),
+                       map_origin="uploaded")
 
 
 def colour_words(palette: np.ndarray) -> tuple[str, ...]:
@@ -106,8 +115,9 @@ def load_style(painting: Path, map_path: Path | None = None) -> StudioStyle:
                        _sha256(painting), "drawn")
 
 
-def made_style(painting: Path, on_note: Callable[[str], None] | None = None) -> StudioStyle:
-    """A painting without a map, mapped by `segmentation` (the map the user then corrects)."""
+def made_style(painting: Path, on_note: Callable[[str], None] | None = None, name: str | None = None) -> StudioStyle:
+    """A painting without a map, mapped by `segmentation` (the map the user then corrects); `name`
+    is what the user called it (default: the file's stem)."""
     from segmentation import segment
 
     image = read_image(painting)
@@ -122,14 +132,15 @@ def made_style(painting: Path, on_note: Callable[[str], None] | None = None) -> 
     # Named regions (hair, skin) keep their names; numbered clusters are called by their colour.
     names = tuple(made.names[label] if not made.names[label].startswith("region") else word
                   for label, word in zip(present, colour_words(palette)))
-    return StudioStyle(painting.stem, painting, labels, palette, names, _sha256(painting), "made")
+    return StudioStyle(name or painting.stem, painting, labels, palette, names, _sha256(painting), "made")
 
 
 def matching_model(models: Sequence[Path], style: StudioStyle) -> Path | None:
     """The newest doodle model trained on this very painting with these label colours, if any."""
     from ..feedforward.models import peek_info
 
-    wanted = {tuple(int(c) for c in colour) for colour in style.palette}
+    # The labels the map uses: one painted out of a corrected map is not among a model's labels.
+    wanted = {tuple(int(c) for c in style.palette[label]) for label in np.unique(style.labels)}
     found = []
     for path in models:
         info = peek_info(path)
