@@ -133,7 +133,7 @@ def screenshot(address: str, output: Path) -> None:
         page.screenshot(path=str(output.with_suffix(".png")), full_page=False)
         browser.close()
     shot = Image.open(output.with_suffix(".png")).convert("RGB")
-    shot = shot.crop((60, 0, shot.width - 60, 760))  # the page's margins and empty bottom
+    shot = shot.crop((60, 0, shot.width - 60, 900))  # the page's margins and empty bottom
     output.with_suffix(".png").unlink()
     shot.save(output, quality=85)
     print(f"wrote {output} ({shot.width}x{shot.height})")

@@ -122,7 +122,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                     download_doodle = gr.DownloadButton("Download the doodle", elem_id="download-doodle",
                                                         interactive=False)
             with gr.Column(scale=2, min_width=360):
-                preview = gr.Image(label="Preview", format="jpeg", interactive=False, elem_id="preview")
+                preview = gr.Image(label="Preview", format="jpeg", interactive=False, elem_id="preview", height=300)
                 with gr.Row():
                     side = gr.Dropdown(list(PAINT_SIDES), value=DEFAULT_PAINT_SIDE, label="Size (longer side)",
                                        elem_id="paint-size")
@@ -131,7 +131,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                     paint = gr.Button("Paint", variant="primary", elem_id="paint")
                     stop = gr.Button("Stop", elem_id="stop")
                 progress = gr.Markdown(elem_id="progress")
-                result = gr.Image(label="Painting", format="png", interactive=False, elem_id="result")
+                result = gr.Image(label="Painting", format="png", interactive=False, elem_id="result", height=300)
                 download_result = gr.DownloadButton("Download the painting (PNG)", elem_id="download-result",
                                                     visible=False)
                 with gr.Row():
