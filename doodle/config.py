@@ -24,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 # Layer names follow the VGG papers: conv{block}_{k} and relu{block}_{k}.
 DEFAULT_STYLE_LAYERS = ("relu3_1", "relu4_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
-MATCHERS = ("auto", "exact", "bf16", "faiss")
+MATCHERS = ("auto", "exact", "bf16", "faiss", "patchmatch")
 SEARCHES = ("label", "all")
 PRECISIONS = ("auto", "fp32", "bf16")
 # --init values that are not a path to an image.
@@ -264,8 +264,9 @@ class PaintConfig:
         "auto",
         "Patch search: exact (float32), bf16 (bfloat16 scores, best candidates re-checked in "
         "float32), faiss (PCA-reduced faiss index, candidates re-checked; for very large style "
-        "banks) or auto (bf16 where bfloat16 is native: CUDA, CPUs with AVX-512 BF16 or AMX; "
-        "else exact).",
+        "banks), patchmatch (propagation search: each search improves the last one's matches, or "
+        "the coarser phase's, from neighbours and random tries; for large paintings) or auto (bf16 "
+        "where bfloat16 is native: CUDA, CPUs with AVX-512 BF16 or AMX; else exact).",
         choices=MATCHERS,
     )
     search: str = _setting(

@@ -15,6 +15,7 @@ from .errors import DoodleError
 from .layers import layer_channels, layer_stride
 from .matching import BYTES_PER_SCORE, PATCH_SIZE, chunk_rows
 from .meminfo import available_ram
+from .propagation import SCORE_BLOCK
 
 # Leave this share of free memory for the OS, Python and allocator slack.
 MEMORY_HEADROOM = 0.85
@@ -41,11 +42,18 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence
         channels = layer_channels(name)
         bank = sum(max(0, h // stride - 2) * max(0, w // stride - 2) for h, w in style_sizes)
         queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
+        # current patches at a search and their descriptors, the folded matches
+        total += 3 * queries * PATCH_SIZE**2 * channels * 4
+        if config.matcher == "patchmatch":
+            # raw patches and their column copy, the unit descriptors with map channels; the finest
+            # phase starts from the coarser one's matches, so no exact search's copies or scores;
+            # one block of gathered candidates
+            total += bank * PATCH_SIZE**2 * (3 * channels + 1.5 * labels) * 4
+            total += 2 * min(queries, SCORE_BLOCK) * PATCH_SIZE**2 * (channels + labels) * 4
+            continue
         # raw patches and their column copy, the normalised descriptors with map channels, the
         # per-label copies of those (patches on label edges sit in several) and bfloat16 copies
         total += bank * PATCH_SIZE**2 * (4.5 * channels + 2.5 * labels) * 4
-        # current patches at a search and their descriptors, the folded matches
-        total += 3 * queries * PATCH_SIZE**2 * channels * 4
         rows = chunk_rows(queries, config.memory_budget_mb * 2**20, config.slices, max(bank, 1))
         total += queries * rows * BYTES_PER_SCORE
     deepest = max(layer_stride(name) for name in layers)

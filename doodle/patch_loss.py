@@ -15,7 +15,16 @@ import torch
 import torch.nn.functional as F
 
 from .losses import TermStats, one_image
-from .matching import PATCH_SIZE, LabelPartitionedMatcher, PatchMatcher, extract_patches, make_matcher, normalise_rows
+from .matching import (
+    PATCH_SIZE,
+    LabelPartitionedMatcher,
+    PatchMatcher,
+    extract_patches,
+    fast_bfloat16,
+    make_matcher,
+    normalise_rows,
+)
+from .propagation import BankLayout, PropagationMatcher, upsampled_field
 
 
 def semantic_descriptors(feature_patches: torch.Tensor, map_patches: torch.Tensor | None,
@@ -61,22 +70,30 @@ def random_subset(count: int, keep: int, device: torch.device | str = "cpu") -> 
     return order[:keep].sort().values.to(device)
 
 
-def pooled_patches(samples: list[StyleLayer]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The 3x3 feature patches (and map patches) of several style samples in one bank.
+def kept_patches(sample: StyleLayer) -> torch.Tensor:
+    """The positions (flat, in `extract_patches` order) of the sample's patches that enter a bank.
 
-    Patches that reach into a copy's empty corners are left out; each sample then keeps `share` of
+    Patches that reach into a copy's empty corners are left out; the sample then keeps `share` of
     its patches, drawn at random over the image, so a style blended at 0.3 next to one at 0.7
     offers 3/7 as many patches per unit of area."""
+    height, width = sample.features.shape[-2:]
+    keep = torch.arange(patch_count((height, width)), device=sample.features.device)
+    if sample.valid is not None:
+        # a cell counts when it is (almost) all image; a patch when all 9 cells do
+        keep = keep[extract_patches(sample.valid).amin(1) > 0.99]
+    if sample.share < 1 and len(keep):  # a turned copy may have no whole patch at a deep layer
+        keep = keep[random_subset(len(keep), max(1, round(len(keep) * sample.share)), keep.device)]
+    return keep
+
+
+def pooled_patches(samples: list[StyleLayer]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The 3x3 feature patches (and map patches) of several style samples in one bank, in the
+    order of `kept_patches`."""
     feature_rows, map_rows = [], []
     with_maps = all(sample.channels is not None for sample in samples)
     for sample in samples:
         patches = extract_patches(sample.features)
-        keep = torch.arange(len(patches), device=patches.device)
-        if sample.valid is not None:
-            # a cell counts when it is (almost) all image; a patch when all 9 cells do
-            keep = keep[extract_patches(sample.valid).amin(1) > 0.99]
-        if sample.share < 1 and len(keep):  # a turned copy may have no whole patch at a deep layer
-            keep = keep[random_subset(len(keep), max(1, round(len(keep) * sample.share)), keep.device)]
+        keep = kept_patches(sample)
         feature_rows.append(patches[keep])
         if with_maps:
             map_rows.append(extract_patches(sample.channels)[keep])
@@ -150,20 +167,41 @@ class PatchBank:
         self.bank_labels: torch.Tensor | None = None
         self.label_matchers: dict[int | None, tuple[torch.Tensor, PatchMatcher]] = {}
         self.whole_matcher: PatchMatcher | None = None
+        # Propagation search needs to know where each bank row sits in its style sample.
+        self.layout = None
+        if matcher == "patchmatch":
+            grids = [tuple(n - PATCH_SIZE + 1 for n in sample.features.shape[-2:]) for sample in samples]
+            self.layout = BankLayout.of(grids, [kept_patches(sample) for sample in samples])
 
     def matcher_for(self, target_map_patches: torch.Tensor | None) -> PatchMatcher:
         """The search for a painting whose map patches are `target_map_patches` (None without maps)."""
         if self.descriptors is None:
             raise RuntimeError("this PatchBank was made for one painting; make it reusable to score more")
-        if not self.by_label or target_map_patches is None:
-            if self.whole_matcher is None:
-                self.whole_matcher = make_matcher(self.matcher_name, self.descriptors, **self.matcher_options)
-            matcher: PatchMatcher = self.whole_matcher
-        else:
+        query_labels = None
+        if self.by_label and target_map_patches is not None:
             labels = target_map_patches.shape[1] // PATCH_SIZE**2
             if self.bank_labels is None:
                 self.bank_labels, _ = patch_labels(self.map_patches, labels)
             _, query_labels = patch_labels(target_map_patches, labels)
+        if self.layout is not None:
+            # Its exact first search (when no coarser field seeds it) is made only if it is needed:
+            # a seeded phase never holds the exact search's copies of the bank.
+            inner = "bf16" if fast_bfloat16(self.descriptors.device) else "exact"
+            bank_labels = self.bank_labels
+            options = self.matcher_options
+
+            def exact(bank: torch.Tensor) -> PatchMatcher:
+                if query_labels is None:
+                    return make_matcher(inner, bank, **options)
+                return LabelPartitionedMatcher(bank, bank_labels, query_labels, inner, **options)
+
+            matcher: PatchMatcher = PropagationMatcher(self.descriptors, self.layout, exact, query_labels,
+                                                       bank_labels if query_labels is not None else None)
+        elif query_labels is None:
+            if self.whole_matcher is None:
+                self.whole_matcher = make_matcher(self.matcher_name, self.descriptors, **self.matcher_options)
+            matcher = self.whole_matcher
+        else:
             matcher = LabelPartitionedMatcher(self.descriptors, self.bank_labels, query_labels, self.matcher_name,
                                               cache=self.label_matchers, **self.matcher_options)
         if not self.reusable:
@@ -186,7 +224,9 @@ class SemanticPatchLoss:
     """
 
     def __init__(self, layer: str, bank: PatchBank, target_channels: torch.Tensor | None,
-                 rematch_every: int = 1) -> None:
+                 rematch_every: int = 1, fields: dict | None = None) -> None:
+        """`fields` (one dict for a whole run) carries a propagation search's last matches from
+        each phase to the next, which starts from them scaled up."""
         self.layer = layer
         self.stats = TermStats()
         self.bank = bank
@@ -205,20 +245,34 @@ class SemanticPatchLoss:
         self.matched_energy: torch.Tensor | None = None
         self.coverage: torch.Tensor | None = None
         self.matcher: PatchMatcher = bank.matcher_for(self.target_map_patches)
+        self.fields = fields
 
-    def nearest(self, patches: torch.Tensor) -> torch.Tensor:
+    def _propagated(self, queries: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        matcher = self.matcher
+        previous = self.fields.get(self.layer) if self.fields is not None else None
+        if matcher.field is None and previous is not None and previous[3] != grid:
+            matcher.seed(upsampled_field(*previous, grid, matcher.layout))
+        found = matcher.match(queries, grid)
+        if self.fields is not None:
+            self.fields[self.layer] = matcher.positions()
+        return found
+
+    def nearest(self, patches: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
         """For (patches, C*9) feature patches of the painting, the index of each one's match in the bank."""
         started = time.perf_counter()
         queries = semantic_descriptors(patches.detach().float(), self.target_map_patches, self.semantic_weight)
-        index, _ = self.matcher.match(queries)
+        if isinstance(self.matcher, PropagationMatcher):
+            index, _ = self._propagated(queries, grid)
+        else:
+            index, _ = self.matcher.match(queries)
         self.stats.match_seconds += time.perf_counter() - started
         self.stats.searches += 1
         return index
 
     @torch.no_grad()
     def _rematch(self, features: torch.Tensor) -> None:
-        self.index = self.nearest(extract_patches(features))
         grid = tuple(features.shape[-2:])
+        self.index = self.nearest(extract_patches(features), tuple(n - PATCH_SIZE + 1 for n in grid))
         self.folded_target, self.matched_energy = fold_matches(self.style_columns, self.style_energy, self.index, grid)
         if self.coverage is None or self.coverage.shape[-2:] != grid:
             self.coverage = patch_coverage(grid, features.device)

@@ -171,6 +171,7 @@ def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: tor
     stops being finite ends on its best finite image, with a note (see `check_finite`)."""
     generator = torch.Generator().manual_seed(config.seed)
     pixels: torch.Tensor | None = None
+    fields: dict = {}  # a propagation search's matches, handed from each phase to the next
     try:
         for index, phase_hw in enumerate(plan.phase_sizes):
             phase_record = PhaseRecord(index + 1, (phase_hw[1], phase_hw[0]))
@@ -189,7 +190,7 @@ def run_phases(inputs: PaintInputs, plan: RunPlan, bank: StyleBank, content: tor
                     content_features = encode(encoder, resize_image(content, phase_hw), config.content_layers,
                                               plan.precision)
             terms = build_terms(config, phase_hw, encoded, bank.target_channels, content_features, plan.matcher,
-                                guide=guide)
+                                guide=guide, fields=fields)
             outcome = optimise_phase(pixels, terms, encoder, plan.layers, config, plan.precision, phase_record,
                                      plan.phases, started, callback)
             check_finite(outcome, phase_record, config, note)

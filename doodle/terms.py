@@ -22,15 +22,16 @@ def label_search(config: PaintConfig) -> bool:
 
 def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple[StyleCopy, dict[str, torch.Tensor]]],
                 target_channels: torch.Tensor | None, content_features: dict[str, torch.Tensor] | None,
-                matcher: str, style_cache: dict | None = None, guide: TemporalGuide | None = None
-                ) -> list[WeightedTerm]:
+                matcher: str, style_cache: dict | None = None, guide: TemporalGuide | None = None,
+                fields: dict | None = None) -> list[WeightedTerm]:
     """The weighted loss terms of one phase at `out_hw`; `copies` pairs every style copy with its
     features this phase. Each weight is the style weight x the loss kind's weight x the layer's share.
     A temporal `guide` (a video frame) adds the "temporal" term, weighted by the guide's weight.
 
     The style side of each term (patch banks, Gram targets) depends on the style alone; a caller
     that scores many paintings against one style (a trainer) passes the same `style_cache` dict
-    each time, and it is built once."""
+    each time, and it is built once. `fields` (one dict per run) hands a propagation search's
+    matches from each phase to the next."""
     cache = {} if style_cache is None else style_cache
     kinds = config.style_loss_weights
     use_maps = target_channels is not None and config.semantic_weight > 0
@@ -46,7 +47,7 @@ def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple
                 cache[key] = PatchBank([sample for _, sample in style_samples(copies, layer)], config.semantic_weight,
                                        target_channels is not None, matcher, matcher_options(config),
                                        by_label=label_search(config), reusable=style_cache is not None)
-            term = SemanticPatchLoss(layer, cache[key], target_map, rematch_every=config.rematch_every)
+            term = SemanticPatchLoss(layer, cache[key], target_map, rematch_every=config.rematch_every, fields=fields)
             terms.append(WeightedTerm(f"style:{layer}", config.style_weight * kinds["patch"] * share, term))
         if "gram" in kinds:
             key = ("gram", layer, use_maps)

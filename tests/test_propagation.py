@@ -1,0 +1,128 @@
+"""Propagation search (PatchMatch) against exact search: on random and real (VGG) features, at
+label borders, from a coarser phase's field, and inside the engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from doodle.config import PaintConfig
+from doodle.matching import ExactMatcher, LabelPartitionedMatcher, extract_patches
+from doodle.patch_loss import PatchBank, SemanticPatchLoss, StyleLayer, patch_labels, semantic_descriptors
+from doodle.propagation import BankLayout, PropagationMatcher, shifted, upsampled_field
+
+from .helpers import textured_style, two_region_map
+
+
+def smooth_features(channels: int, height: int, width: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(1, channels, height + 4, width + 4, generator=generator)
+    return F.avg_pool2d(noise, 5, 1).relu()
+
+
+def grid_of(features: torch.Tensor) -> tuple[int, int]:
+    return tuple(n - 2 for n in features.shape[-2:])
+
+
+def test_the_layout_finds_each_row_and_knows_the_gaps():
+    kept = [torch.tensor([0, 1, 3, 5]), torch.tensor([2])]  # sample 0 is 2x3, sample 1 is 1x4
+    layout = BankLayout.of([(2, 3), (1, 4)], kept)
+    assert layout.sample.tolist() == [0, 0, 0, 0, 1] and layout.y.tolist() == [0, 0, 1, 1, 0]
+    assert layout.x.tolist() == [0, 1, 0, 2, 2]
+    rows = layout.row_at(torch.tensor([0, 0, 0, 1, 1, 0]), torch.tensor([0, 0, 1, 0, 0, 2]),
+                         torch.tensor([1, 2, 2, 2, 4, 0]))
+    assert rows.tolist() == [1, -1, 3, 4, -1, -1]  # (0,0,2) left out; x=4 and y=2 are off the grids
+
+
+def test_shifted_moves_a_grid_and_fills_the_edge():
+    grid = torch.arange(6).view(2, 3)
+    assert shifted(grid, 0, 1).tolist() == [[-1, 0, 1], [-1, 3, 4]]
+    assert shifted(grid, -1, 0).tolist() == [[3, 4, 5], [-1, -1, -1]]
+
+
+def test_propagation_finds_the_exact_matches_of_random_features_from_a_random_start():
+    style = smooth_features(16, 40, 50, seed=0)
+    painting = style[..., 4:34, 6:46] + 0.05 * smooth_features(16, 30, 40, seed=1)
+    bank, queries = extract_patches(style), extract_patches(painting)
+    exact = ExactMatcher(bank)
+    truth, truth_score = exact.match(queries)
+    matcher = PropagationMatcher(bank, BankLayout.of([grid_of(style)], [torch.arange(len(bank))]), lambda _: exact,
+                                 rounds=4)
+    matcher.seed(torch.randint(0, len(bank), (len(queries),), generator=torch.Generator().manual_seed(2)))
+    found, score = matcher.match(queries, grid_of(painting))
+    assert (found == truth).float().mean() > 0.95
+    assert (truth_score - score).mean() < 1e-3 and (score <= truth_score + 1e-5).all()
+
+
+def test_propagation_tracks_real_features_as_the_painting_changes(encoder):
+    style_image = torch.from_numpy(textured_style(96, 96)).permute(2, 0, 1)[None]
+    features = encoder(style_image, ["relu3_1"])["relu3_1"]
+    painting = encoder((style_image + 0.05 * torch.randn_like(style_image)).clamp(0, 1), ["relu3_1"])["relu3_1"]
+    bank, queries = extract_patches(features), extract_patches(painting)
+    exact = ExactMatcher(bank)
+    matcher = PropagationMatcher(bank, BankLayout.of([grid_of(features)], [torch.arange(len(bank))]), lambda _: exact)
+    first, _ = matcher.match(queries, grid_of(painting))  # exact: nothing to start from
+    assert torch.equal(first, exact.match(queries)[0])
+    moved = encoder((style_image + 0.08 * torch.randn_like(style_image)).clamp(0, 1), ["relu3_1"])["relu3_1"]
+    queries = extract_patches(moved)
+    truth, truth_score = exact.match(queries)
+    found, score = matcher.match(queries, grid_of(moved))
+    # Textures repeat, so several style patches score alike: most matches are the same, and the
+    # others lose almost nothing.
+    assert (found == truth).float().mean() > 0.6
+    assert (truth_score - score).mean() < 0.01
+
+
+def test_matches_stay_inside_their_labels_at_borders():
+    height, width = 30, 40
+    style = smooth_features(8, height, width, 3)
+    style_map = torch.from_numpy(two_region_map(height, width) == (255, 0, 0)).all(-1).float()
+    painting_map = style_map.flip(1)  # the border elsewhere
+    channels = [torch.stack([m, 1 - m])[None] for m in (style_map, painting_map)]
+    bank = semantic_descriptors(extract_patches(style), extract_patches(channels[0]), 1.0)
+    bank_labels, _ = patch_labels(extract_patches(channels[0]), 2)
+    _, query_labels = patch_labels(extract_patches(channels[1]), 2)
+    by_label = LabelPartitionedMatcher(bank, bank_labels, query_labels)
+    matcher = PropagationMatcher(bank, BankLayout.of([grid_of(style)], [torch.arange(len(bank))]),
+                                 lambda _: by_label, query_labels, bank_labels)
+    grid = grid_of(style)
+
+    def queries_of(seed: int) -> torch.Tensor:
+        painting = style.roll(7, dims=3) + 0.1 * smooth_features(8, height, width, seed)
+        return semantic_descriptors(extract_patches(painting), extract_patches(channels[1]), 1.0)
+
+    matcher.match(queries_of(4), grid)  # the phase's first search: exact, by label
+    queries = queries_of(5)  # the painting moved on: the next search improves on the last matches
+    truth, truth_score = by_label.match(queries)
+    found, score = matcher.match(queries, grid)
+    assert bank_labels[found, query_labels].all()  # every match carries its query's main label
+    assert (found == truth).float().mean() > 0.8 and (truth_score - score).mean() < 0.005
+
+
+def test_a_coarse_field_scaled_up_lands_on_the_doubled_positions():
+    fine = BankLayout.of([(20, 30)], [torch.arange(600)])
+    coarse_y, coarse_x = torch.meshgrid(torch.arange(9), torch.arange(14), indexing="ij")
+    field = upsampled_field(torch.zeros(126, dtype=torch.long), coarse_y.reshape(-1), coarse_x.reshape(-1),
+                            (9, 14), (20, 30), fine)
+    rows = field.view(20, 30)
+    assert (rows >= 0).all()
+    assert fine.y[rows[10, 12]] in (10, 11) and fine.x[rows[10, 12]] in (12, 13)
+
+
+def test_each_phase_starts_from_the_last_ones_matches(monkeypatch):
+    config = PaintConfig(matcher="patchmatch")
+    style = smooth_features(8, 24, 32, 6)
+    fields: dict = {}
+    losses = []
+    for scale in (1, 2):
+        features = F.interpolate(style, scale_factor=scale) if scale > 1 else style
+        bank = PatchBank([StyleLayer(features)], config.semantic_weight, False, "patchmatch")
+        loss = SemanticPatchLoss("relu3_1", bank, None, fields=fields)
+        if scale == 2:  # seeded from the coarse phase: its exact search is never made
+            monkeypatch.setattr(loss.matcher, "initial", lambda bank: pytest.fail("searched afresh"))
+        painting = features + 0.01 * torch.randn_like(features)
+        losses.append(float(loss(None, {"relu3_1": painting})))
+        assert fields["relu3_1"][3] == grid_of(painting)
+    assert all(np.isfinite(losses))
