@@ -83,7 +83,8 @@ def worker(spec: dict) -> dict:
     # one evaluation of the reference path (fp32 network, exact search of every patch).
     fresh: list[dict[str, float]] = []
     if spec["yardstick"]:
-        yardstick = config.with_overrides(phases=1, iterations=1, tolerance=0.0, init=str(output), **REFERENCE)
+        yardstick = config.with_overrides(phases=1, iterations=1, final_iterations=0, tolerance=0.0, init=str(output),
+                                          **REFERENCE)
         paint(samples / "Monet.jpg", style_map=samples / "Monet_sem.png", target_map=samples / "Coastline_sem.png",
               size=size, config=yardstick, callback=lambda progress: fresh.append(progress.losses))
     phases = [{"size": f"{p.size[0]}x{p.size[1]}", "evaluations": p.evaluations, "searches": p.searches,
@@ -219,13 +220,14 @@ def main() -> None:
                   f"{fast['score']:.3f} vs {reference['score']:.3f}\n", flush=True)
     if arguments.sizes:
         print("| size | paint s | evaluations | network s | matching s | peak RSS GiB | peak GPU GiB | "
-              "estimate GiB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
+              "estimate GiB | region score |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+              flush=True)
         for width in (int(part) for part in arguments.sizes.split(",")):
             run = run_in_subprocess(spec(f"coast-{width}", width, {}))
             sums = {key: sum(phase[key] for phase in run["phases"]) for key in ("evaluations", "network", "matching")}
             print(f"| {run['phases'][-1]['size']} | {run['seconds']:.1f} | {sums['evaluations']} | "
                   f"{sums['network']:.1f} | {sums['matching']:.1f} | {gib(run['peak_rss'])} | {gib(run['gpu_peak'])} | "
-                  f"{gib(run['estimated_bytes'])} |", flush=True)
+                  f"{gib(run['estimated_bytes'])} | {run['score']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

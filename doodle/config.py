@@ -199,6 +199,10 @@ class PaintConfig:
     phases: int = _setting(3, "Resolutions, coarse to fine; each doubles the previous size.", min=1, max=16)
     # 100000 evaluations of a phase take days even on tiny images: more is a typo, not a plan.
     iterations: int = _setting(40, "Iterations (loss evaluations) per phase, at most.", min=1, max=100_000)
+    final_iterations: int = _setting(
+        30, "At most this many of --iterations in the finest phase (0 = all of them; giving --iterations "
+        "alone makes it 0). Its evaluations cost four times the previous phase's, and it starts from that "
+        "phase's painting and matches.", min=0, max=100_000)
     init: str = _setting(
         "noise",
         "Starting image: noise (pixels drawn at random from the style, label by label), "
@@ -265,8 +269,8 @@ class PaintConfig:
         "Patch search: exact (float32), bf16 (bfloat16 scores, best candidates re-checked in "
         "float32), faiss (PCA-reduced faiss index, candidates re-checked; for very large style "
         "banks), patchmatch (propagation search: each search improves the last one's matches, or "
-        "the coarser phase's, from neighbours and random tries; for large paintings) or auto (bf16 "
-        "where bfloat16 is native: CUDA, CPUs with AVX-512 BF16 or AMX; else exact).",
+        "the coarser phase's, from neighbours and random tries) or auto (patchmatch when painting; "
+        "for training, bf16 where bfloat16 is native: CUDA, CPUs with AVX-512 BF16 or AMX, else exact).",
         choices=MATCHERS,
     )
     search: str = _setting(

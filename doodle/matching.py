@@ -255,10 +255,14 @@ def fast_bfloat16(device: torch.device) -> bool:
                                      or getattr(cpu, "_is_amx_tile_supported", lambda: False)()))
 
 
-def resolve_matcher(name: str, device: torch.device) -> str:
-    """`auto` becomes bf16 where bfloat16 is fast, else exact; other names stay."""
+def resolve_matcher(name: str, device: torch.device, propagate: bool = False) -> str:
+    """`auto` becomes patchmatch where each search can start from the last (`propagate`: the
+    optimisation path, whose phases and searches follow each other), else bf16 where bfloat16 is
+    fast, else exact; other names stay."""
     if name != "auto":
         return name
+    if propagate:
+        return "patchmatch"
     return "bf16" if fast_bfloat16(device) else "exact"
 
 

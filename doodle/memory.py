@@ -44,7 +44,7 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence
         queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
         # current patches at a search and their descriptors, the folded matches
         total += 3 * queries * PATCH_SIZE**2 * channels * 4
-        if config.matcher == "patchmatch":
+        if config.matcher in ("patchmatch", "auto"):  # auto is patchmatch in the optimisation path
             # raw patches and their column copy, the unit descriptors with map channels; the finest
             # phase starts from the coarser one's matches, so no exact search's copies or scores;
             # one block of gathered candidates

@@ -101,6 +101,14 @@ def make_optimiser(variable: torch.Tensor, config: PaintConfig) -> torch.optim.O
                              tolerance_grad=0.0, tolerance_change=0.0, history_size=LBFGS_HISTORY)
 
 
+def phase_iterations(config: PaintConfig, phase: int, phases: int) -> int:
+    """The most evaluations phase `phase` (1-based) of `phases` may take: --iterations, and in the
+    finest phase no more than --final-iterations (0: no further limit)."""
+    if phase == phases and config.final_iterations:
+        return min(config.iterations, config.final_iterations)
+    return config.iterations
+
+
 def optimise_phase(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGGEncoder, layers: Iterable[str],
                    config: PaintConfig, precision: str, phase_record: PhaseRecord, phases: int, started: float,
                    callback: Callable[[Progress], None] | None) -> PhaseOutcome:
@@ -109,6 +117,7 @@ def optimise_phase(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGG
     The result is the image with the lowest loss the phase evaluated: without a line search L-BFGS
     can overshoot on Gram losses (fourth powers of the pixels), and the last step is then not the best."""
     layers = list(layers)
+    iterations = phase_iterations(config, phase_record.index, phases)
     variable = pixels.detach().contiguous().clone().requires_grad_(True)
     optimiser = make_optimiser(variable, config)
     phase_started = time.perf_counter()
@@ -144,12 +153,12 @@ def optimise_phase(pixels: torch.Tensor, terms: list[WeightedTerm], encoder: VGG
         best.offer(history[-1], variable, last_losses, phase_record.evaluations)
         if callback is not None:
             callback(Progress(phase_record.index, phases, phase_record.size, phase_record.evaluations,
-                              config.iterations, dict(last_losses), time.perf_counter() - started, variable))
+                              iterations, dict(last_losses), time.perf_counter() - started, variable))
         return total
 
     interrupted, non_finite = False, None
     try:
-        for _ in range(config.iterations):
+        for _ in range(iterations):
             optimiser.step(closure)
             if converged(history, config.tolerance):
                 phase_record.converged = True

@@ -146,4 +146,5 @@ def plan_run(inputs: PaintInputs, config: PaintConfig, note: Notes) -> RunPlan:
     estimated = estimate_run_bytes(inputs.sizes, labels, config, layers)
     refuse_unfitting(inputs.sizes, estimated, device)
     return RunPlan(device, phase_sizes(*inputs.out_hw, phases), style_layers, layers,
-                   resolve_matcher(config.matcher, device), resolve_precision(config.precision, device), estimated)
+                   resolve_matcher(config.matcher, device, propagate=True), resolve_precision(config.precision, device),
+                   estimated)

@@ -46,7 +46,10 @@ def config_for(preset: str | None, settings: Mapping[str, Any]) -> PaintConfig:
     """The preset's settings (or the defaults), then `settings` over them.
 
     `settings` holds only what the user gave (flags typed, keys of a job), so that a preset's values
-    apply wherever the user said nothing."""
+    apply wherever the user said nothing. --iterations given alone counts for every phase: the
+    finest phase's own limit (--final-iterations) is then lifted."""
+    if "iterations" in settings and "final_iterations" not in settings:
+        settings = {**settings, "final_iterations": 0}
     try:
         return preset_config(preset, **settings) if preset is not None else PaintConfig(**settings)
     except ValueError as error:

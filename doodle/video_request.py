@@ -73,7 +73,7 @@ class VideoRequest:
         painting, warped, so one phase at full size with `frame_iterations` evaluations does."""
         if index == 0:
             return self.config
-        return self.config.with_overrides(phases=1, iterations=self.frame_iterations)
+        return self.config.with_overrides(phases=1, iterations=self.frame_iterations, final_iterations=0)
 
 
 def _require_clip(path: Path, what: str = "clip") -> Path:

@@ -25,7 +25,7 @@ def test_every_field_has_a_default_and_help():
         choices = choices_of(spec.name)
         if choices is not None:
             assert spec.default in choices, f"{spec.name}: default {spec.default!r} is not among {choices}"
-    assert choices_of("matcher") == ("auto", "exact", "bf16", "faiss")
+    assert choices_of("matcher") == ("auto", "exact", "bf16", "faiss", "patchmatch")
     assert choices_of("phases") is None and choices_of("init") is None  # --init also takes a path
     assert PaintConfig().with_overrides(tolerance=None, rematch_every=2).rematch_every == 2
     with pytest.raises(KeyError, match="no setting"):
@@ -69,7 +69,7 @@ def test_several_problems_come_in_one_message_each_said_once():
         PaintConfig(phases=0, matcher="fast", style_scale=0, style_scales=(0,))
     assert str(caught.value).split("; ") == ["--phases must be between 1 and 16",
                                              "--style-scale and --style-scales must be above 0 and at most 100",
-                                             "--matcher must be one of auto, exact, bf16, faiss"]
+                                             "--matcher must be one of auto, exact, bf16, faiss, patchmatch"]
 
 
 def test_a_number_where_text_belongs_is_a_config_error_too():

@@ -15,7 +15,7 @@ def test_memory_estimate_grows_with_size():
 
 
 def test_memory_estimate_counts_slices():
-    config = PaintConfig()
+    config = PaintConfig(matcher="bf16")  # an exact search, which scores a block at a time
     one_block = memory.estimate_bytes((768, 1024), (768, 1024), 5, config.with_overrides(slices=1),
                                       ["relu3_1", "relu4_1"])
     budgeted = memory.estimate_bytes((768, 1024), (768, 1024), 5, config, ["relu3_1", "relu4_1"])
@@ -27,3 +27,11 @@ def test_memory_estimate_refuses_hopeless_runs(encoder, style_pair, monkeypatch)
     style, _ = style_pair
     with pytest.raises(DoodleError, match="--size"):
         paint(style, size=(48, 48), config=FAST, encoder=encoder)
+
+
+def test_propagation_search_needs_no_score_blocks_or_label_copies():
+    layers = ["relu3_1", "relu4_1"]
+    exact = memory.estimate_bytes((768, 1024), (768, 1024), 5, PaintConfig(matcher="bf16"), layers)
+    propagation = memory.estimate_bytes((768, 1024), (768, 1024), 5, PaintConfig(matcher="patchmatch"), layers)
+    assert propagation < exact - 2**29
+    assert memory.estimate_bytes((768, 1024), (768, 1024), 5, PaintConfig(), layers) == propagation  # auto

@@ -29,7 +29,7 @@ from .runs import BackgroundRun, StopAsked, progress_line
 from .styles import StudioStyle, load_style, made_style, matching_model, model_files
 
 QUICK_SIDE = 160  # the optimisation preview's longer side: a few seconds on a laptop's CPU
-QUICK_SETTINGS = {"phases": 1, "iterations": 12}
+QUICK_SETTINGS = {"phases": 1, "iterations": 12, "final_iterations": 0}
 PAINT_SIDES = (256, 384, 512, 768, 1024)  # the sizes "Paint" offers, by the longer side
 DEFAULT_PAINT_SIDE = 512
 TRAINING_SUFFIX = "-training.doodle"  # a model still in training (or stopped before its end)
