@@ -56,6 +56,7 @@ def parse_overrides(words: list[str]) -> dict[str, object]:
 
 def worker(spec: dict) -> dict:
     """One painting run in this process; returns its measurements."""
+    import numpy as np
     import torch
 
     from doodle import PaintConfig, paint
@@ -73,10 +74,15 @@ def worker(spec: dict) -> dict:
     output = Path(spec["output"])
     output.parent.mkdir(parents=True, exist_ok=True)
     write_image(output, result.image)
-    # The region check compares with the doodle at the painting's own size.
+    # The region check compares with the doodle at its own size: a larger painting is scaled down to it.
     target = read_map(samples / "Coastline_sem.png")
-    score = region_score(read_image(output), target, read_image(samples / "Monet.jpg"),
-                         read_map(samples / "Monet_sem.png")).score if size is None else None
+    painted = read_image(output)
+    if painted.shape[:2] != target.shape[:2]:
+        from PIL import Image
+
+        painted = np.asarray(Image.fromarray((painted * 255).round().astype(np.uint8)).resize(
+            (target.shape[1], target.shape[0]), Image.Resampling.LANCZOS), dtype=np.float32) / 255
+    score = region_score(painted, target, read_image(samples / "Monet.jpg"), read_map(samples / "Monet_sem.png")).score
     record = result.record
     # The losses a run reports at its last evaluation use the matches it had then, which --rematch-every
     # may have left stale; to compare runs fairly, measure every painting again with one yardstick:
