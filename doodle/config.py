@@ -289,7 +289,7 @@ class PaintConfig:
     precision: str = _setting(
         "auto",
         "Network arithmetic: fp32, bf16 (bfloat16 autocast) or auto (bf16 where bfloat16 "
-        "is native, as for --matcher auto; else fp32).",
+        "is native: CUDA, CPUs with AVX-512 BF16 or AMX; else fp32).",
         choices=PRECISIONS,
     )
     tolerance: float = _setting(

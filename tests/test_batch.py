@@ -332,7 +332,12 @@ def test_ctrl_c_stops_scheduling_and_leaves_the_manifest_true(folder, cancel):
     # tolerance 0: no early stop, so the first job surely still runs when the signal comes
     (folder / "jobs.toml").write_text(jobs_text(3, iterations=3000).replace("phases = 1", "phases = 1\ntolerance = 0"))
     manifest = Manifest(manifest_path(folder / "jobs.toml"))
-    command = [sys.executable, "-m", "doodle", "batch", str(folder / "jobs.toml"), "--cpus", "1", "--quiet"]
+    # Ctrl-C's default handling, whatever this process inherited: a job started in the background by
+    # a shell without job control (as some CI runners start theirs) has SIGINT ignored, and doodle
+    # leaves an ignored signal ignored.
+    restored = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "runpy.run_module('doodle', run_name='__main__', alter_sys=True)")
+    command = [sys.executable, "-c", restored, "batch", str(folder / "jobs.toml"), "--cpus", "1", "--quiet"]
     process = subprocess.Popen(command + ["--cancel"] * cancel, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     deadline = time.monotonic() + 120
