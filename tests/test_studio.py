@@ -189,7 +189,6 @@ def test_a_sessions_older_snapshot_never_overwrites_a_newer_one(style, tmp_path)
         assert not session.draw("data:image/png;base64,not even a PNG", 3, generation)
         assert (session.doodle == style.background).all()
         folder = session.folder
-        assert session.doodle_file().read_bytes().startswith(b"\x89PNG")
         studio.end_session("tab")
         assert not folder.exists() and "tab" not in studio.sessions
     finally:

@@ -106,7 +106,7 @@ def test_draw_preview_and_paint_in_chromium(studio, chromium, tmp_path):  # noqa
     page.screenshot(path=str(ARTEFACTS / "studio.png"), full_page=True)
 
     with page.expect_download() as doodle_download:
-        page.locator("#download-doodle").click()
+        page.locator(".studio-canvas button.download").click()
     doodle_path = tmp_path / "doodle.png"
     doodle_download.value.save_as(doodle_path)
     with page.expect_download() as painting_download:

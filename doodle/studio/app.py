@@ -28,6 +28,7 @@ CANVAS_HTML = """
     <button type="button" class="undo">undo</button>
     <button type="button" class="clear">clear</button>
     <button type="button" class="from-style">start from the style's map</button>
+    <button type="button" class="download">download the doodle (PNG)</button>
   </div>
   <div class="paper"><img class="underlay" alt=""><canvas width="512" height="384"></canvas></div>
   <p class="hint">Choose a painting to draw in its labels.</p>
@@ -119,8 +120,6 @@ def build_app(studio: Studio) -> gr.Blocks:
                 with gr.Row():
                     upload_doodle = gr.UploadButton("Upload a doodle (PNG map)", file_types=["image"],
                                                     type="filepath", elem_id="upload-doodle")
-                    download_doodle = gr.DownloadButton("Download the doodle", elem_id="download-doodle",
-                                                        interactive=False)
             with gr.Column(scale=2, min_width=360):
                 preview = gr.Image(label="Preview", format="jpeg", interactive=False, elem_id="preview", height=300)
                 with gr.Row():
@@ -145,10 +144,6 @@ def build_app(studio: Studio) -> gr.Blocks:
         def session_of(request: gr.Request):
             return studio.session(request.session_hash)
 
-        def doodle_download(session):
-            """The doodle as a PNG map for the download button (which serves what it holds when clicked)."""
-            return gr.update(value=str(session.doodle_file()), interactive=session.style is not None)
-
         def uploaded(path: str) -> tuple[Path, str]:
             """An upload's file and the name the user gave it; Gradio's copy goes once it is read."""
             return Path(path), Path(path).name
@@ -160,8 +155,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         def pick(event: gr.SelectData, request: gr.Request):
             session = session_of(request)
             config = session.choose_file(paintings[event.index])
-            return (json.dumps(config), gr.update(value=False), style_caption(session), doodle_download(session),
-                    map_upload_label(False))
+            return json.dumps(config), gr.update(value=False), style_caption(session), map_upload_label(False)
 
         @shown_in_page
         def upload_style(path: str, request: gr.Request):
@@ -171,8 +165,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 config = session.upload_painting(*uploaded(path))
             finally:
                 forget(path)
-            return (json.dumps(config), gr.update(value=True), style_caption(session), doodle_download(session),
-                    map_upload_label(True))
+            return json.dumps(config), gr.update(value=True), style_caption(session), map_upload_label(True)
 
         @shown_in_page
         def toggle_map(editing: bool, request: gr.Request):
@@ -196,18 +189,15 @@ def build_app(studio: Studio) -> gr.Blocks:
         @shown_in_page
         def drawn(snapshot: str, request: gr.Request):
             """A stroke: the model's painting at once when the style has one, else a quick optimisation
-            that the next stroke cancels (its handler runs beside this one and bumps the stroke count).
-            The doodle to download follows, once the preview is on its way."""
+            that the next stroke cancels (its handler runs beside this one and bumps the stroke count)."""
             session = session_of(request)
             if not take_snapshot(session, snapshot):
                 return
             image = session.model_preview()
             if image is not None:
-                yield image, gr.skip()
-            yield gr.skip(), doodle_download(session)
-            if image is None:
-                for frame in session.quick_preview():
-                    yield frame, gr.skip()
+                yield image
+            else:
+                yield from session.quick_preview()
 
         @shown_in_page
         def doodle_upload(path: str, request: gr.Request):
@@ -217,19 +207,17 @@ def build_app(studio: Studio) -> gr.Blocks:
                           else session.upload_doodle(*uploaded(path)))
             finally:
                 forget(path)
-            return json.dumps(config), doodle_download(session), style_caption(session)
+            return json.dumps(config), style_caption(session)
 
         @shown_in_page
         def run_paint(chosen_side, chosen_preset, snapshot, request: gr.Request):
             session = session_of(request)
             # The canvas as it is now, even while strokes are still queued (their handlers, older, then
-            # leave the doodle alone): the doodle to download is the one painted.
+            # leave the doodle alone).
             take_snapshot(session, snapshot)
-            painted_doodle = doodle_download(session) if session.style is not None else gr.skip()
             for image, line, path in session.paint(int(chosen_side), chosen_preset):
                 yield (image if image is not None else gr.skip(), line,
-                       gr.update(value=str(path), visible=True) if path is not None else gr.skip(), painted_doodle)
-                painted_doodle = gr.skip()
+                       gr.update(value=str(path), visible=True) if path is not None else gr.skip())
 
         def stop_paint(request: gr.Request):
             return session_of(request).stop()
@@ -249,19 +237,18 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         # Only after a handler succeeded: a refused upload leaves the canvas (and its undo) as it was.
         shown_on_canvas = dict(fn=None, inputs=setup, outputs=None, js=APPLY_SETUP)
-        styles.select(pick, None, [setup, edit_map, caption, download_doodle, upload_doodle]).success(
+        styles.select(pick, None, [setup, edit_map, caption, upload_doodle]).success(
             **shown_on_canvas)
-        upload_painting.upload(upload_style, upload_painting, [setup, edit_map, caption, download_doodle,
-                                                               upload_doodle],
+        upload_painting.upload(upload_style, upload_painting, [setup, edit_map, caption, upload_doodle],
                                concurrency_id="maps").success(**shown_on_canvas)
         edit_map.input(toggle_map, edit_map, [setup, edit_map, caption, upload_doodle]).success(**shown_on_canvas)
         # Every stroke runs (a newer one cancels the older preview itself), side by side up to four.
-        canvas_data.change(drawn, canvas_data, [preview, download_doodle], trigger_mode="multiple",
+        canvas_data.change(drawn, canvas_data, preview, trigger_mode="multiple",
                            concurrency_limit=4, concurrency_id="strokes", show_progress="hidden")
-        upload_doodle.upload(doodle_upload, upload_doodle, [setup, download_doodle, caption]).success(
+        upload_doodle.upload(doodle_upload, upload_doodle, [setup, caption]).success(
             **shown_on_canvas)
         # One painting at a time on the machine: every tab's Paint waits in this one queue.
-        paint.click(run_paint, [side, preset, canvas_data], [result, progress, download_result, download_doodle],
+        paint.click(run_paint, [side, preset, canvas_data], [result, progress, download_result],
                     concurrency_id="paint", concurrency_limit=1)
         stop.click(stop_paint, None, progress, concurrency_limit=None)
         train.click(start_training, steps, [training, ticker])

@@ -120,6 +120,15 @@
     fill(colours[background]);
     send();
   });
+  // The doodle as a PNG map, straight from the canvas: strokes land in exact label colours (see
+  // settle), so what is downloaded is what was drawn, however many strokes are still on their way.
+  root.querySelector("button.download").addEventListener("click", () => {
+    if (!colours.length) return;
+    const link = document.createElement("a");
+    link.download = root.classList.contains("editing") ? "style_sem.png" : "doodle_sem.png";
+    link.href = canvas.toDataURL("image/png");
+    link.click();
+  });
   root.querySelector("button.from-style").addEventListener("click", () => {
     if (!styleMap) return;
     remember();

@@ -235,13 +235,6 @@ class StudioSession:
         self.doodle, self.editing_style_map = uploaded_doodle(path, shown_name, style), False
         return self._setup(self.doodle, preview=True)
 
-    def doodle_file(self) -> Path:
-        """The doodle as a PNG map, to download (drawn in the style's label colours)."""
-        style = self.require_style()
-        path = self.folder / f"{style.name}-doodle_sem.png"
-        write_image(path, self.doodle_colours())
-        return path
-
     def doodle_colours(self) -> np.ndarray:
         return self.require_style().palette[self.doodle].astype(np.uint8)
 
