@@ -60,7 +60,7 @@ def worker(spec: dict) -> dict:
     import torch
 
     from doodle import PaintConfig, paint
-    from doodle.images import read_image, read_map, write_image
+    from doodle.images import read_image, read_map, to_uint8, write_image
     from doodle.metrics import region_score
 
     samples = Path(spec["samples"])
@@ -80,7 +80,7 @@ def worker(spec: dict) -> dict:
     if painted.shape[:2] != target.shape[:2]:
         from PIL import Image
 
-        painted = np.asarray(Image.fromarray((painted * 255).round().astype(np.uint8)).resize(
+        painted = np.asarray(Image.fromarray(to_uint8(painted)).resize(
             (target.shape[1], target.shape[0]), Image.Resampling.LANCZOS), dtype=np.float32) / 255
     score = region_score(painted, target, read_image(samples / "Monet.jpg"), read_map(samples / "Monet_sem.png")).score
     record = result.record

@@ -14,19 +14,13 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DoodleError
-from ..images import ASPECT_TOLERANCE, declared_size, read_image, read_map, resize_map
+from ..images import ASPECT_TOLERANCE, declared_size, read_image, read_map, resize_map, to_uint8
 from ..semantic import colour_name, snap_to_palette
 from .styles import StudioStyle
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # a painting or a doodle; a bigger file is refused unread
 MAX_UPLOAD_PIXELS = 36_000_000  # as declared in the header: a bigger picture (or a bomb) is refused undecoded
 DATA_URL_PREFIX = "data:image/png;base64,"
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    stream = io.BytesIO()
-    Image.fromarray(image).save(stream, format="PNG")
-    return stream.getvalue()
 
 
 def data_url(image: np.ndarray, fmt: str = "PNG") -> str:
@@ -108,7 +102,7 @@ def canvas_setup(style: StudioStyle, start: np.ndarray, *, editing_style_map: bo
              "style_map": data_url(style.palette[style.canvas_labels()].astype(np.uint8)),
              "editing_style_map": editing_style_map, "underlay": None}
     if editing_style_map:
-        painting = np.asarray(Image.fromarray((read_image(style.painting) * 255).round().astype(np.uint8))
+        painting = np.asarray(Image.fromarray(to_uint8(read_image(style.painting)))
                               .resize((width, height), Image.Resampling.LANCZOS))
         setup["underlay"] = data_url(painting, "JPEG")
     return setup

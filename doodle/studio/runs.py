@@ -49,10 +49,6 @@ class BackgroundRun:
         self._stop.set()
 
     @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    @property
     def running(self) -> bool:
         return self._thread.is_alive()
 

@@ -161,7 +161,6 @@ class StudioSession:
         self._drawing = threading.Lock()
         self.style_features: dict = {}  # the style's encoded features, shared by previews and paintings
         self.painting: BackgroundRun | None = None
-        self.last_painting: Path | None = None
         self._numbers = itertools.count(1)  # names this tab's files; next() is safe from several threads
         self.generation = 0  # counts the canvas's setups: a snapshot of an older one is dropped
 
@@ -345,7 +344,6 @@ class StudioSession:
             yield None, "stopped before the first image", None
             return
         path = write_result(request, result.image)
-        self.last_painting = path
         state = "stopped early; the painting so far" if result.record.interrupted else "done"
         yield to_uint8(result.image), f"{state}: {size[0]}x{size[1]} in {result.record.seconds:.0f} s", path
 
