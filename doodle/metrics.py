@@ -12,6 +12,10 @@ Two measures, both pure functions of arrays:
   same pixels agree. 1.0 when the two group the pixels identically (whatever the label numbers),
   about 0.0 for a labelling no better than chance. Used to compare automatic maps with hand-drawn
   ones.
+- the boundary score (`boundary_score`): do two labellings draw their borders in the same places?
+  Precision is the share of one map's border pixels that lie within a few pixels of the other's
+  borders, recall the converse, and F their harmonic mean (as in the Berkeley segmentation
+  benchmark, with a fixed tolerance instead of its one-to-one matching).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 from scipy.special import comb
 from skimage.color import rgb2lab
 from skimage.measure import label as connected_components
+from skimage.segmentation import find_boundaries
 from skimage.transform import resize
 
 from .errors import DoodleError
@@ -31,6 +37,7 @@ from .semantic import colour_name, label_maps
 
 # Regions smaller than this share of the picture are anti-aliasing specks, not regions.
 MIN_REGION_SHARE = 1e-3
+BOUNDARY_TOLERANCE = 3  # pixels: a border this close to the other map's border counts as found
 
 
 @dataclass(frozen=True)
@@ -116,3 +123,32 @@ def adjusted_rand_index(first: np.ndarray, second: np.ndarray) -> float:
     if best == expected:  # both labellings put everything in one group (or split it identically)
         return 1.0
     return float((pairs_together - expected) / (best - expected))
+
+
+@dataclass(frozen=True)
+class BoundaryScore:
+    precision: float  # share of the found borders that lie near a true border
+    recall: float  # share of the true borders that a found border lies near
+    f: float  # their harmonic mean; 0 when either is 0
+
+
+def boundary_score(found: np.ndarray, truth: np.ndarray, tolerance: float = BOUNDARY_TOLERANCE) -> BoundaryScore:
+    """How well the borders of label image `found` match those of `truth` (same shape), each border
+    pixel counting as matched within `tolerance` pixels. A map with no borders scores 0 recall (and
+    full precision); two maps without borders score 1."""
+    if found.shape != truth.shape:
+        raise ValueError(f"label arrays differ in shape: {found.shape} and {truth.shape}")
+    found_edges, true_edges = find_boundaries(found, mode="inner"), find_boundaries(truth, mode="inner")
+    if not found_edges.any() and not true_edges.any():
+        return BoundaryScore(1.0, 1.0, 1.0)
+
+    def near(edges: np.ndarray, other: np.ndarray) -> float:
+        if not edges.any():
+            return 1.0
+        if not other.any():
+            return 0.0
+        return float((distance_transform_edt(~other)[edges] <= tolerance).mean())
+
+    precision, recall = near(found_edges, true_edges), near(true_edges, found_edges)
+    f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return BoundaryScore(precision, recall, f)

@@ -20,12 +20,12 @@ palette or brushwork.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.cluster.vq import kmeans2
 from scipy.ndimage import gaussian_filter
-from skimage import graph
 from skimage.color import rgb2lab
 from skimage.filters import sobel
 from skimage.segmentation import slic
@@ -36,6 +36,9 @@ from doodle.errors import DoodleError
 from doodle.images import image_to_tensor
 
 from .cleanup import absorb, remove_specks
+from .priors import landscape_names
+from .refine import refine_labels
+from .regions import border_statistics, group_regions, grow_regions
 from .result import CLUSTER_COLOURS, MAX_LABELS, Segmentation, area_order
 
 WORK_SIDE = 384  # the long side images are clustered at; maps are scaled back up afterwards
@@ -53,12 +56,6 @@ COLOUR_WEIGHT = 0.5
 ROW_WEIGHT = 0.3
 COLUMN_WEIGHT = 0.3
 TEXTURE_WEIGHT = 1.0
-OVER_CLUSTERS = 16
-KMEANS_RESTARTS = 5
-# Boundary strength is the mean colour-gradient along a shared border, in units of the image's
-# median gradient; a merge across a border stronger than this would join two real regions.
-MERGE_EDGE_STRENGTH = 1.6
-MIN_BORDER_PIXELS = 20  # shorter borders are touching corners, not shared boundaries
 MIN_LABEL_SHARE = 0.01  # labels smaller than this share of all images together are absorbed
 
 
@@ -163,18 +160,6 @@ def describe_superpixels(images: list[np.ndarray], superpixels: list[np.ndarray]
                           + [t * TEXTURE_WEIGHT / np.sqrt(layer_count) for t in texture], axis=1)
 
 
-def kmeans(rows: np.ndarray, clusters: int, restarts: int = KMEANS_RESTARTS) -> np.ndarray:
-    """Cluster labels of the best (lowest distortion) of several seeded k-means++ runs."""
-    best, best_distortion = None, np.inf
-    clusters = min(clusters, len(rows))
-    for seed in range(restarts):
-        centroids, labels = kmeans2(rows, clusters, minit="++", seed=seed)
-        distortion = ((rows - centroids[labels]) ** 2).sum()
-        if distortion < best_distortion:
-            best, best_distortion = labels, distortion
-    return best
-
-
 def edge_strength(image: np.ndarray) -> np.ndarray:
     """Colour gradient magnitude (CIELAB, lightly smoothed), in units of its own median."""
     lab = rgb2lab(gaussian_filter(image, sigma=(1.5, 1.5, 0)))
@@ -183,48 +168,40 @@ def edge_strength(image: np.ndarray) -> np.ndarray:
     return magnitude / median if median > 0 else magnitude
 
 
-def border_statistics(labels: list[np.ndarray], edges: list[np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(total edge strength, border length) between every pair of labels, over all images."""
-    strength = np.zeros((count, count))
-    length = np.zeros((count, count))
-    for image_labels, image_edges in zip(labels, edges):
-        if image_labels.min() == image_labels.max():
-            continue  # one label, no borders: rag_boundary fails on that (its max of no borders)
-        rag = graph.rag_boundary(image_labels, image_edges)
-        for a, b, data in rag.edges(data=True):
-            strength[a, b] += data["weight"] * data["count"]
-            length[a, b] += data["count"]
-    return strength + strength.T, length + length.T
+def group_means(groups: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(G, D) weighted means of `rows` per group (0..G-1), and (G,) the groups' total weights."""
+    totals = np.bincount(groups, weights=weights)
+    sums = np.stack([np.bincount(groups, weights=weights * column) for column in rows.T], axis=1)
+    return sums / totals[:, None], totals
 
 
-def merge_by_borders(labels: list[np.ndarray], edges: list[np.ndarray], count: int,
-                     target: int | None) -> np.ndarray:
-    """Old label -> merged label. Joins the pair with the weakest shared border first, until the
-    weakest left is stronger than MERGE_EDGE_STRENGTH and at most MAX_LABELS remain (or until
-    `target` labels remain). Labels that share no border with any other are never joined."""
-    strength, length = border_statistics(labels, edges, count)
-    parent = np.arange(count)
-    alive = np.zeros(count, dtype=bool)
-    alive[np.unique(np.concatenate([image.ravel() for image in labels]))] = True
-    while alive.sum() > (target or 1):
-        # Past the palette's size, or short of an asked-for count, any shared border will do.
-        must = alive.sum() > (target or MAX_LABELS)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = np.where(length >= MIN_BORDER_PIXELS, strength / length, np.inf)
-            if must and not np.isfinite(mean).any():
-                mean = np.where(length > 0, strength / length, np.inf)
-        keep, gone = np.unravel_index(np.argmin(mean), mean.shape)
-        if not np.isfinite(mean[keep, gone]) or (not must and mean[keep, gone] > MERGE_EDGE_STRENGTH):
-            break
-        strength[keep] += strength[gone]
-        strength[:, keep] += strength[:, gone]
-        length[keep] += length[gone]
-        length[:, keep] += length[:, gone]
-        strength[gone] = strength[:, gone] = length[gone] = length[:, gone] = 0
-        strength[keep, keep] = length[keep, keep] = 0
-        parent[parent == gone] = keep
-        alive[gone] = False
-    return parent
+@dataclass(frozen=True)
+class Regions:
+    """Every image's regions (regions.py's first merge), numbered across all images together."""
+
+    maps: list[np.ndarray]  # per image, (H, W) region index at the working size
+    means: np.ndarray  # (R, D) each region's mean descriptor
+    sizes: np.ndarray  # (R,) pixels
+    borders: dict[tuple[int, int], tuple[float, int]]  # (a, b), a < b -> (edge strength sum, length)
+    total_variance: float  # of all pixels' descriptors about their mean: the unit of grouping prices
+
+
+def find_regions(superpixels: list[np.ndarray], rows: np.ndarray, edges: list[np.ndarray]) -> Regions:
+    """Join each image's superpixels (descriptors `rows`, all images' in order) into regions."""
+    sizes = np.concatenate([np.bincount(sp.ravel()) for sp in superpixels]).astype(np.float64)
+    offsets = np.cumsum([0] + [int(sp.max()) + 1 for sp in superpixels])
+    maps, owners, borders = [], [], {}
+    first = 0
+    for index, (image_superpixels, image_edges) in enumerate(zip(superpixels, edges)):
+        region_of = grow_regions(image_superpixels, rows[offsets[index]: offsets[index + 1]], image_edges) + first
+        first = int(region_of.max()) + 1
+        owners.append(region_of)
+        maps.append(region_of[image_superpixels])
+        borders.update(border_statistics(maps[-1], image_edges))
+    means, region_sizes = group_means(np.concatenate(owners), sizes, rows)
+    centre = (rows * sizes[:, None]).sum(0) / sizes.sum()
+    total_variance = float((sizes * ((rows - centre) ** 2).sum(1)).sum())
+    return Regions(maps, means, region_sizes, borders, total_variance)
 
 
 def cluster_segment(images: list[np.ndarray], labels: int | None = None,
@@ -243,34 +220,28 @@ def cluster_segment(images: list[np.ndarray], labels: int | None = None,
     superpixels = [slic(image, n_segments=SUPERPIXELS, compactness=SUPERPIXEL_COMPACTNESS, start_label=0)
                    for image in small]
     rows = describe_superpixels(small, superpixels, textures)
-    over = max(OVER_CLUSTERS, labels or 0)
-    flat = kmeans(rows, over)
-    offsets = np.cumsum([0] + [int(sp.max()) + 1 for sp in superpixels])
-    clustered = [flat[offsets[i]: offsets[i + 1]][sp] for i, sp in enumerate(superpixels)]
-
     edges = [edge_strength(image) for image in small]
-    parent = merge_by_borders(clustered, edges, over, labels)
-    merged = [remove_specks(parent[image]) for image in clustered]
+    regions = find_regions(superpixels, rows, edges)
+    grouped = group_regions(regions.means, regions.sizes, regions.borders, regions.total_variance, labels, MAX_LABELS)
+    count = int(grouped.labels.max()) + 1
+    merged = [remove_specks(grouped.labels[image]) for image in regions.maps]
 
     # Labels too small to paint from are absorbed too, unless that would leave fewer than asked for.
-    areas = sum(np.bincount(image.ravel(), minlength=over) for image in merged)
+    areas = sum(np.bincount(image.ravel(), minlength=count) for image in merged)
     total = areas.sum()
     tiny = np.flatnonzero((areas > 0) & (areas < MIN_LABEL_SHARE * total))
     if labels is None or (areas > 0).sum() - len(tiny) >= labels:
         merged = [absorb(image, np.isin(image, tiny)) for image in merged]
 
     present = np.unique(np.concatenate([image.ravel() for image in merged]))
-    compact = np.zeros(over, dtype=np.int64)
+    compact = np.zeros(count, dtype=np.int64)
     compact[present] = np.arange(len(present))
     merged = [compact[image] for image in merged]
     remap = area_order(merged, len(present))
     merged = [remap[image] for image in merged]
-    full = [resize(image, original.shape[:2], order=0, preserve_range=True, anti_aliasing=False).astype(np.int64)
-            for image, original in zip(merged, images)]
-    notes = []
+    full = [refine_labels(image, original) for image, original in zip(merged, images)]
+    notes = [grouped.reason]
     if labels is not None and len(present) != labels:
-        notes.append(f"asked for {labels} labels; the images gave {len(present)} (regions that touch no other "
-                     "are never joined, and tiny ones are absorbed)")
-    names = [f"region {i + 1}" for i in range(len(present))]
+        notes.append(f"asked for {labels} labels; the images gave {len(present)} (tiny ones are absorbed)")
+    names = landscape_names(merged, small, edges, len(present))
     return Segmentation("cluster", names, CLUSTER_COLOURS[: len(present)].copy(), full, notes)
-

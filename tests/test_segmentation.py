@@ -9,7 +9,7 @@ from doodle.metrics import adjusted_rand_index
 from doodle.semantic import MERGE_DISTANCE
 from segmentation import Segmentation, SegmentationUnavailable, segment
 from segmentation.cleanup import absorb, remove_specks
-from segmentation.cluster import cluster_segment, merge_by_borders
+from segmentation.cluster import cluster_segment
 from segmentation.preview import preview_sheet
 from segmentation.result import CLUSTER_COLOURS, MAX_LABELS, area_order
 
@@ -47,24 +47,6 @@ def test_asking_for_more_labels_splits_further(pair, encoder):
 def test_cluster_colours_never_fuse_when_read_back():
     distances = np.linalg.norm(CLUSTER_COLOURS[:, None].astype(float) - CLUSTER_COLOURS[None].astype(float), axis=-1)
     assert distances[~np.eye(len(CLUSTER_COLOURS), dtype=bool)].min() > 2 * MERGE_DISTANCE
-
-
-def test_border_merging_joins_soft_seams_and_keeps_hard_ones():
-    # Labels 0 | 1 | 2 side by side; the 0-1 border is soft (weak edges), the 1-2 border hard.
-    labels = np.repeat(np.repeat(np.array([[0, 1, 2]]), 30, axis=0), 10, axis=1)
-    edges = np.full(labels.shape, 0.5)
-    edges[:, 19:21] = 5.0
-    parent = merge_by_borders([labels], [edges], 3, target=None)
-    assert parent[0] == parent[1] != parent[2]
-    assert len(np.unique(merge_by_borders([labels], [edges], 3, target=1))) == 1
-    assert len(np.unique(merge_by_borders([labels], [edges], 3, target=2))) == 2
-
-
-def test_never_more_labels_than_colours():
-    # 16 vertical strips, all borders hard: the threshold alone would keep all 16.
-    labels = np.repeat(np.repeat(np.arange(16)[None], 20, axis=0), 5, axis=1)
-    parent = merge_by_borders([labels], [np.full(labels.shape, 9.0)], 16, target=None)
-    assert len(np.unique(parent)) == MAX_LABELS
 
 
 def test_thin_images_get_a_clear_error(encoder):
@@ -207,14 +189,6 @@ def test_network_method_maps_classes_to_fixed_colours(pair):
     assert len({tuple(c) for c in colours}) == 21 and tuple(colours[15]) == (192, 128, 128)
     assert isinstance(result, Segmentation) and (result.palette == colours).all()
     assert result.maps[0].shape == (40, 56, 3)
-
-
-def test_an_image_left_with_one_label_has_no_borders_to_merge():
-    # Noise of 300x200 clustered into one label crashed here: rag_boundary takes the max of no borders.
-    single, split = np.zeros((30, 30), int), np.repeat(np.array([[0, 1]]), 30, axis=0).repeat(15, axis=1)
-    edges = np.ones((30, 30))
-    assert list(merge_by_borders([single], [edges], 16, target=None)) == list(range(16))
-    assert len(np.unique(merge_by_borders([single, split], [edges, edges], 16, target=1)[[0, 1]])) == 1
 
 
 @pytest.mark.parametrize("make", [

@@ -1,0 +1,166 @@
+"""From superpixels to a painter's labels, in two merges.
+
+1. **Regions** (`grow_regions`, per image): neighbouring superpixels are joined, cheapest first, into
+   a few spatially whole regions. The price of a join is Ward's: how much it adds to the squared
+   spread of the descriptors (colour, texture, position) about their region means, which is small for
+   two small or two alike pieces. It is multiplied by the square of the colour-edge strength along the
+   pieces' shared border, so that a soft seam (the two halves of a sky that darkens upwards) is cheap
+   to cross and a hard one (a cliff against the sky) dear.
+2. **Labels** (`group_regions`, all images together): the regions are grouped by the same price, now
+   between any two regions, of any image: two meadows that a stand of trees separates, or the sky of
+   a painting and the sky of a photo, are one material. Regions that share a border still pay its
+   edge strength (once, not squared); regions that do not pay a fixed `APART_FACTOR`, so a long soft
+   seam is the cheapest of all joins and two far-apart look-alikes come next. Grouping stops when the
+   cheapest join left would lose more than `STOP_SHARE` of the descriptors' total variance: what is
+   left differs in colour or texture as much as a painter's materials do. That chooses the number of
+   labels, and `GroupResult.reason` says so.
+
+Ward's price weighs region size in: a speck costs little to absorb and two large regions much to
+join, so the count follows the big materials rather than every small patch of detail.
+
+Measured on the sample Monet and two hand-mapped photographs (benchmarks/README.md, Automatic maps).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+from skimage import graph
+
+REGIONS_PER_IMAGE = 15  # superpixels are joined into this many regions per image before labelling
+GROW_BORDER_POWER = 2.0  # how strongly an edge along a border deters joining (first merge)
+APART_FACTOR = 1.5  # the edge strength two regions that share no border are priced at
+STOP_SHARE = 0.10  # a join losing more than this share of the total descriptor variance is not made
+MIN_BORDER_PIXELS = 20  # shorter borders are touching corners, not shared boundaries
+
+
+def ward_price(mean_a: np.ndarray, size_a: float, mean_b: np.ndarray, size_b: float) -> float:
+    """The increase in the sum of squared deviations about the means when two groups are joined."""
+    return float(size_a * size_b / (size_a + size_b) * ((mean_a - mean_b) ** 2).sum())
+
+
+def border_statistics(labels: np.ndarray, edges: np.ndarray) -> dict[tuple[int, int], tuple[float, int]]:
+    """(a, b) with a < b -> (total edge strength, length in pixels) of the border between labels a and b."""
+    if labels.min() == labels.max():
+        return {}  # one label, no borders: rag_boundary fails on that (its max of no borders)
+    rag = graph.rag_boundary(labels, edges)
+    return {(min(a, b), max(a, b)): (data["weight"] * data["count"], data["count"]) for a, b, data in rag.edges(data=True)}
+
+
+def grow_regions(superpixels: np.ndarray, rows: np.ndarray, edges: np.ndarray,
+                 count: int = REGIONS_PER_IMAGE) -> np.ndarray:
+    """Superpixel -> region (0..R-1): neighbours joined, cheapest first, until `count` regions are left.
+
+    `superpixels` is one image's (H, W) superpixel index (0..S-1), `rows` their (S, D) descriptors,
+    `edges` the image's edge strength in units of its median. A priority queue holds the price of
+    every shared border; prices made stale by a join are skipped when they come up.
+    """
+    total = len(rows)
+    sizes = np.bincount(superpixels.ravel(), minlength=total).astype(np.float64)
+    means = rows.astype(np.float64).copy()
+    strength: dict[int, dict[int, float]] = {i: {} for i in range(total)}
+    length: dict[int, dict[int, float]] = {i: {} for i in range(total)}
+    for (a, b), (edge_sum, pixels) in border_statistics(superpixels, edges).items():
+        strength[a][b] = strength[b][a] = edge_sum
+        length[a][b] = length[b][a] = pixels
+
+    def price(a: int, b: int) -> float:
+        edge = strength[a][b] / length[a][b]
+        return ward_price(means[a], sizes[a], means[b], sizes[b]) * edge ** GROW_BORDER_POWER
+
+    version = np.zeros(total, dtype=np.int64)
+    queue = [(price(a, b), a, b, 0, 0) for a in range(total) for b in strength[a] if a < b]
+    heapq.heapify(queue)
+    owner = np.arange(total)
+    alive = total
+    while alive > count and queue:
+        _, a, b, seen_a, seen_b = heapq.heappop(queue)
+        if seen_a != version[a] or seen_b != version[b] or owner[a] != a or owner[b] != b:
+            continue  # a price from before one of the two last changed
+        means[a] = (means[a] * sizes[a] + means[b] * sizes[b]) / (sizes[a] + sizes[b])
+        sizes[a] += sizes[b]
+        for other in list(strength[b]):
+            if other == a:
+                continue
+            strength[a][other] = strength[other][a] = strength[a].get(other, 0.0) + strength[b][other]
+            length[a][other] = length[other][a] = length[a].get(other, 0.0) + length[b][other]
+            del strength[other][b], length[other][b]
+        strength[a].pop(b, None)
+        length[a].pop(b, None)
+        strength[b], length[b] = {}, {}
+        owner[owner == b] = a
+        alive -= 1
+        version[a] += 1
+        for other in strength[a]:
+            heapq.heappush(queue, (price(a, other), a, other, version[a], version[other]))
+    _, compact = np.unique(owner, return_inverse=True)
+    return compact
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    labels: np.ndarray  # region -> label, 0..K-1
+    reason: str  # why grouping stopped where it did
+    prices: list[float]  # the price of each join made, in order, as a share of the total variance
+
+
+def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int, int], tuple[float, int]],
+                  total_variance: float, target: int | None, max_labels: int) -> GroupResult:
+    """Region -> label: regions of all images grouped, cheapest join first (see the module's notes).
+
+    `means` (R, D) and `sizes` (R,) describe the regions; `borders` maps (a, b), a < b, to the total
+    edge strength and the length of their shared border; `total_variance` is the sum of squared
+    deviations of all pixels' descriptors about their overall mean, the unit of `STOP_SHARE`.
+    `target`, when given, is the number of labels to stop at instead.
+    """
+    count = len(means)
+    means = means.astype(np.float64).copy()
+    sizes = sizes.astype(np.float64).copy()
+    strength, length = np.zeros((count, count)), np.zeros((count, count))
+    for (a, b), (edge_sum, pixels) in borders.items():
+        strength[a, b] = strength[b, a] = edge_sum
+        length[a, b] = length[b, a] = pixels
+    owner = np.arange(count)
+    alive = np.ones(count, dtype=bool)
+    stop = target or 1
+    reason = ""
+    prices_paid: list[float] = []
+    while alive.sum() > stop:
+        live = np.flatnonzero(alive)
+        gaps = ((means[live, None] - means[None, live]) ** 2).sum(-1)
+        weight = sizes[live, None] * sizes[None, live] / (sizes[live, None] + sizes[None, live])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shared = length[np.ix_(live, live)]
+            edge = np.where(shared >= MIN_BORDER_PIXELS, strength[np.ix_(live, live)] / shared, APART_FACTOR)
+        prices = weight * gaps * edge / total_variance
+        np.fill_diagonal(prices, np.inf)
+        i, j = np.unravel_index(np.argmin(prices), prices.shape)
+        cheapest = prices[i, j]
+        if target is None and cheapest > STOP_SHARE and alive.sum() <= max_labels:
+            reason = (f"stopped at {alive.sum()} labels: the closest two left differ by "
+                      f"{cheapest:.1%} of the picture's variation (joins above {STOP_SHARE:.0%} are not made)")
+            break
+        prices_paid.append(float(cheapest))
+        keep, gone = live[i], live[j]
+        means[keep] = (means[keep] * sizes[keep] + means[gone] * sizes[gone]) / (sizes[keep] + sizes[gone])
+        sizes[keep] += sizes[gone]
+        strength[keep] += strength[gone]
+        strength[:, keep] += strength[:, gone]
+        length[keep] += length[gone]
+        length[:, keep] += length[:, gone]
+        strength[gone] = strength[:, gone] = length[gone] = length[:, gone] = 0
+        strength[keep, keep] = length[keep, keep] = 0
+        owner[owner == gone] = keep
+        alive[gone] = False
+    else:
+        left = int(alive.sum())
+        if target is not None and left == target:
+            reason = f"stopped at {left} labels, as asked"
+        elif target is not None:
+            reason = f"the pictures gave only {left} regions"
+        else:
+            reason = "every region looked alike, so the pictures got one label"
+    _, compact = np.unique(owner, return_inverse=True)
+    return GroupResult(compact, reason, prices_paid)
