@@ -224,7 +224,10 @@ def cluster_segment(images: list[np.ndarray], labels: int | None = None,
     regions = find_regions(superpixels, rows, edges)
     grouped = group_regions(regions.means, regions.sizes, regions.borders, regions.total_variance, labels, MAX_LABELS)
     count = int(grouped.labels.max()) + 1
-    merged = [remove_specks(grouped.labels[image]) for image in regions.maps]
+    merged = [grouped.labels[image] for image in regions.maps]
+    cleaned = [remove_specks(image) for image in merged]
+    if labels is None or len(np.unique(np.concatenate([image.ravel() for image in cleaned]))) >= labels:
+        merged = cleaned  # specks are absorbed, unless that would leave fewer labels than asked for
 
     # Labels too small to paint from are absorbed too, unless that would leave fewer than asked for.
     areas = sum(np.bincount(image.ravel(), minlength=count) for image in merged)

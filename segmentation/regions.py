@@ -6,19 +6,20 @@
    two small or two alike pieces. It is multiplied by the square of the colour-edge strength along the
    pieces' shared border, so that a soft seam (the two halves of a sky that darkens upwards) is cheap
    to cross and a hard one (a cliff against the sky) dear.
-2. **Labels** (`group_regions`, all images together): the regions are grouped by the same price, now
-   between any two regions, of any image: two meadows that a stand of trees separates, or the sky of
-   a painting and the sky of a photo, are one material. Regions that share a border still pay its
-   edge strength (once, not squared); regions that do not pay a fixed `APART_FACTOR`, so a long soft
-   seam is the cheapest of all joins and two far-apart look-alikes come next. Grouping stops when the
-   cheapest join left would lose more than `STOP_SHARE` of the descriptors' total variance: what is
-   left differs in colour or texture as much as a painter's materials do. That chooses the number of
-   labels, and `GroupResult.reason` says so.
+2. **Labels** (`group_regions`, all images together): the regions are grouped, cheapest join first,
+   between any two regions of any image: two meadows that a stand of trees separates, or the sky of
+   a painting and the sky of a photo, are one material. The price is the squared distance between
+   the two regions' mean descriptors, weighted by their size, times the edge strength of their shared
+   border, or `APART_FACTOR` for regions that share none (so a long soft seam is the cheapest join
+   and two far-apart look-alikes come next). Size is weighed more gently than in Ward's price (the
+   geometric mean of Ward's weight and the pictures' whole area): a small region that clearly
+   differs, a boulder on a beach, is not absorbed just for being small. Prices are in units of the
+   descriptors' total variance. Grouping stops when the cheapest join left costs more than
+   `STOP_PRICE`, which chooses the number of labels; `GroupResult.reason` says so.
 
-Ward's price weighs region size in: a speck costs little to absorb and two large regions much to
-join, so the count follows the big materials rather than every small patch of detail.
-
-Measured on the sample Monet and two hand-mapped photographs (benchmarks/README.md, Automatic maps).
+The grouping's settings were chosen on four hand-mapped cases (the Monet, the portrait pair and two
+photographs) at four superpixel counts each, for a label count within one of the drawn one in all
+sixteen and the best mean agreement; benchmarks/README.md (Automatic maps) has the figures.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from skimage import graph
 
 REGIONS_PER_IMAGE = 15  # superpixels are joined into this many regions per image before labelling
 GROW_BORDER_POWER = 2.0  # how strongly an edge along a border deters joining (first merge)
-APART_FACTOR = 1.5  # the edge strength two regions that share no border are priced at
-STOP_SHARE = 0.10  # a join losing more than this share of the total descriptor variance is not made
+APART_FACTOR = 2.0  # the edge strength two regions that share no border are priced at
+STOP_PRICE = 0.55  # joins dearer than this are not made (in units of the total descriptor variance)
 MIN_BORDER_PIXELS = 20  # shorter borders are touching corners, not shared boundaries
 
 
@@ -112,7 +113,7 @@ def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int,
 
     `means` (R, D) and `sizes` (R,) describe the regions; `borders` maps (a, b), a < b, to the total
     edge strength and the length of their shared border; `total_variance` is the sum of squared
-    deviations of all pixels' descriptors about their overall mean, the unit of `STOP_SHARE`.
+    deviations of all pixels' descriptors about their overall mean, the unit of prices.
     `target`, when given, is the number of labels to stop at instead.
     """
     count = len(means)
@@ -130,7 +131,8 @@ def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int,
     while alive.sum() > stop:
         live = np.flatnonzero(alive)
         gaps = ((means[live, None] - means[None, live]) ** 2).sum(-1)
-        weight = sizes[live, None] * sizes[None, live] / (sizes[live, None] + sizes[None, live])
+        ward = sizes[live, None] * sizes[None, live] / (sizes[live, None] + sizes[None, live])
+        weight = np.sqrt(ward * sizes.sum())
         with np.errstate(divide="ignore", invalid="ignore"):
             shared = length[np.ix_(live, live)]
             edge = np.where(shared >= MIN_BORDER_PIXELS, strength[np.ix_(live, live)] / shared, APART_FACTOR)
@@ -138,9 +140,9 @@ def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int,
         np.fill_diagonal(prices, np.inf)
         i, j = np.unravel_index(np.argmin(prices), prices.shape)
         cheapest = prices[i, j]
-        if target is None and cheapest > STOP_SHARE and alive.sum() <= max_labels:
-            reason = (f"stopped at {alive.sum()} labels: the closest two left differ by "
-                      f"{cheapest:.1%} of the picture's variation (joins above {STOP_SHARE:.0%} are not made)")
+        if target is None and cheapest > STOP_PRICE and alive.sum() <= max_labels:
+            reason = (f"stopped at {alive.sum()} labels: the two most alike left differ too much to join "
+                      f"(price {cheapest:.2f}, limit {STOP_PRICE})")
             break
         prices_paid.append(float(cheapest))
         keep, gone = live[i], live[j]

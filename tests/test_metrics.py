@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from doodle.metrics import adjusted_rand_index, region_score
+from doodle.metrics import BoundaryScore, adjusted_rand_index, boundary_score, region_score
 
 from .helpers import BLUE, RED, textured_style, two_region_map
 
@@ -55,3 +55,24 @@ def test_inputs_that_cannot_be_compared_are_refused_in_one_line():
         with pytest.raises(DoodleError, match=words):
             region_score(*arguments, **({"names": names} if names else {}))
     assert region_score(style, two_region_map(24, 24), style, labels).score == 1.0  # another size, same shape
+
+
+def test_boundary_score_counts_borders_found_within_the_tolerance():
+    truth = np.zeros((40, 60), int)
+    truth[:, 30:] = 1
+    assert boundary_score(truth, truth).f == 1.0
+    near, far = np.zeros_like(truth), np.zeros_like(truth)
+    near[:, 32:] = 1  # two pixels off: within the default three
+    far[:, 40:] = 1
+    assert boundary_score(near, truth).f == 1.0
+    assert boundary_score(far, truth) == BoundaryScore(0.0, 0.0, 0.0)
+    # A map with an extra border: everything true is found, half of what it draws is not true.
+    extra = near.copy()
+    extra[:, 50:] = 2
+    score = boundary_score(extra, truth)
+    assert score.recall == 1.0 and score.precision == pytest.approx(0.5) and score.f == pytest.approx(2 / 3)
+    # No borders at all: nothing true is found; two borderless maps agree.
+    assert boundary_score(np.zeros_like(truth), truth).recall == 0.0
+    assert boundary_score(np.zeros_like(truth), np.zeros_like(truth)).f == 1.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        boundary_score(truth, truth[:, :50])

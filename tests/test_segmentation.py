@@ -11,7 +11,7 @@ from segmentation import Segmentation, SegmentationUnavailable, segment
 from segmentation.cleanup import absorb, remove_specks
 from segmentation.cluster import cluster_segment
 from segmentation.preview import preview_sheet
-from segmentation.result import CLUSTER_COLOURS, MAX_LABELS, area_order
+from segmentation.result import CLUSTER_COLOURS, area_order
 
 from .helpers import disc, halves, stripes_and_dots
 
