@@ -124,7 +124,7 @@ def main() -> None:
 
         def cluster(case=case, images=images):
             result = segment(images, method="cluster", encoder=encoder)
-            reasons.append(f"{case}: {result.notes[-1]}")
+            reasons.append(f"{case}: {result.reason}")
             return result.labels, result.count
 
         def plain(images=images):

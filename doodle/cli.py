@@ -180,6 +180,8 @@ def segment(
         return
     legend = ", ".join(f"{made.names[k]} {colour_name(made.palette[k])}" for k in made.present)
     say("", f"{made.method} method, {made.count} labels: {legend}")
+    if made.reason:
+        say("", made.reason)
     for path in request.outputs:
         say("", f"wrote {path}")
 

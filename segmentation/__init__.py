@@ -3,7 +3,7 @@
     from segmentation import segment
     result = segment(["Gogh.jpg", "Seth.jpg"])      # labelled together: one colour, one region kind
     result.maps                                    # uint8 HxWx3 maps, ready for doodle.paint
-    result.method, result.names, result.notes
+    result.method, result.names, result.notes, result.reason
 
 Methods:
 - `cluster` (offline, any picture): co-segmentation of VGG features, colour and position.
@@ -93,7 +93,7 @@ def segment(images: Sequence[ImageLike] | ImageLike, *, method: str = "auto", la
         result = cluster_segment(arrays, labels, encoder, names)
     for text in result.notes:
         note(text)
-    return Segmentation(result.method, result.names, result.palette, result.labels, notes)
+    return Segmentation(result.method, result.names, result.palette, result.labels, notes, result.reason)
 
 
 __all__ = ["METHODS", "MAX_LABELS", "Segmentation", "SegmentationUnavailable", "segment"]

@@ -3,15 +3,14 @@
 Each image is shrunk to a working size and described per pixel by CIELAB colour, position and VGG
 features from five depths (relu1_2 .. relu5_1), each depth reduced to a few principal components
 computed over all images together. SLIC superpixels average these descriptions over small coherent
-patches; k-means (scipy) groups the superpixels of all images at once into more clusters than
-needed, so one label means one kind of region in every image.
+patches. Then (regions.py) each image's superpixels are joined into a few spatially whole regions,
+and the regions of all images are grouped into labels, alike regions together whether they touch or
+not, until the next join would cost too much: that chooses the number of labels, or `labels` fixes
+it. One label means one kind of region in every image.
 
-Over-clustering splits big regions along gentle gradients (a sky that darkens towards the top). So
-neighbouring clusters are then merged, weakest shared boundary first, where the boundary is measured
-by the colour edge strength along it (scikit-image's region adjacency graph): two halves of a sky
-meet along a soft seam, a cliff meets the sky along a hard one. Merging stops when the weakest
-boundary left is clearly an edge, which chooses the number of labels, or at `labels` when given.
-Specks are finally absorbed by their surroundings and labels too small to paint are dropped.
+Specks are then absorbed by their surroundings, labels too small to paint are dropped, and the
+labels are carried to each image's full size along its own colour edges (refine.py). Two weak
+priors name the sky and the water where a picture has them (priors.py).
 
 With several images, each image's descriptors are centred on its own mean first, so a painting and
 a photo are compared by how their regions differ within each picture rather than by their overall
@@ -41,7 +40,7 @@ from .refine import refine_labels
 from .regions import border_statistics, group_regions, grow_regions
 from .result import CLUSTER_COLOURS, MAX_LABELS, Segmentation, area_order
 
-WORK_SIDE = 384  # the long side images are clustered at; maps are scaled back up afterwards
+WORK_SIDE = 384  # the long side images are labelled at; labels are then refined at full size
 FEATURE_LAYERS = ("relu1_2", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # relu5_1 sees the picture through four halvings: a side under 16 px leaves it nothing.
 MIN_WORKING_SIDE = 16
@@ -50,8 +49,8 @@ COMPONENTS_PER_LAYER = 16
 SUPERPIXELS = 800  # per image, at the working size
 SUPERPIXEL_COMPACTNESS = 10.0
 # Relative weights of the descriptor blocks; each block is first scaled to unit total variance.
-# Texture (VGG) leads; colour and position break ties. Chosen on the shared samples, where the
-# Monet's adjusted Rand index stays within 0.64-0.75 across superpixel counts of 600-1200.
+# Texture (VGG) leads; colour and position break ties. Chosen on the shared samples with the
+# previous labelling (k-means and border merging), and kept: regions.py's settings were tuned on top.
 COLOUR_WEIGHT = 0.5
 ROW_WEIGHT = 0.3
 COLUMN_WEIGHT = 0.3
@@ -184,6 +183,7 @@ class Regions:
     sizes: np.ndarray  # (R,) pixels
     borders: dict[tuple[int, int], tuple[float, int]]  # (a, b), a < b -> (edge strength sum, length)
     total_variance: float  # of all pixels' descriptors about their mean: the unit of grouping prices
+    images: np.ndarray  # (R,) the image each region belongs to
 
 
 def find_regions(superpixels: list[np.ndarray], rows: np.ndarray, edges: list[np.ndarray]) -> Regions:
@@ -201,7 +201,9 @@ def find_regions(superpixels: list[np.ndarray], rows: np.ndarray, edges: list[np
     means, region_sizes = group_means(np.concatenate(owners), sizes, rows)
     centre = (rows * sizes[:, None]).sum(0) / sizes.sum()
     total_variance = float((sizes * ((rows - centre) ** 2).sum(1)).sum())
-    return Regions(maps, means, region_sizes, borders, total_variance)
+    images = np.concatenate([np.full(int(region_of.max()) + 1 - int(region_of.min()), index)
+                             for index, region_of in enumerate(owners)])
+    return Regions(maps, means, region_sizes, borders, total_variance, images)
 
 
 def cluster_segment(images: list[np.ndarray], labels: int | None = None,
@@ -222,7 +224,8 @@ def cluster_segment(images: list[np.ndarray], labels: int | None = None,
     rows = describe_superpixels(small, superpixels, textures)
     edges = [edge_strength(image) for image in small]
     regions = find_regions(superpixels, rows, edges)
-    grouped = group_regions(regions.means, regions.sizes, regions.borders, regions.total_variance, labels, MAX_LABELS)
+    grouped = group_regions(regions.means, regions.sizes, regions.borders, regions.total_variance, labels, MAX_LABELS,
+                            regions.images)
     count = int(grouped.labels.max()) + 1
     merged = [grouped.labels[image] for image in regions.maps]
     cleaned = [remove_specks(image) for image in merged]
@@ -243,8 +246,9 @@ def cluster_segment(images: list[np.ndarray], labels: int | None = None,
     remap = area_order(merged, len(present))
     merged = [remap[image] for image in merged]
     full = [refine_labels(image, original) for image, original in zip(merged, images)]
-    notes = [grouped.reason]
+    notes = []
     if labels is not None and len(present) != labels:
         notes.append(f"asked for {labels} labels; the images gave {len(present)} (tiny ones are absorbed)")
     names = landscape_names(merged, small, edges, len(present))
-    return Segmentation("cluster", names, CLUSTER_COLOURS[: len(present)].copy(), full, notes)
+    reason = grouped.reason if labels is None else ""
+    return Segmentation("cluster", names, CLUSTER_COLOURS[: len(present)].copy(), full, notes, reason)

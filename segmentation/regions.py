@@ -10,16 +10,17 @@
    between any two regions of any image: two meadows that a stand of trees separates, or the sky of
    a painting and the sky of a photo, are one material. The price is the squared distance between
    the two regions' mean descriptors, weighted by their size, times the edge strength of their shared
-   border, or `APART_FACTOR` for regions that share none (so a long soft seam is the cheapest join
-   and two far-apart look-alikes come next). Size is weighed more gently than in Ward's price (the
-   geometric mean of Ward's weight and the pictures' whole area): a small region that clearly
-   differs, a boulder on a beach, is not absorbed just for being small. Prices are in units of the
-   descriptors' total variance. Grouping stops when the cheapest join left costs more than
+   border, or `APART_FACTOR` for regions of one image that share none (so a long soft seam is the
+   cheapest join and two far-apart look-alikes come next), or `ACROSS_FACTOR` for regions of two
+   images. Size is weighed more gently than in Ward's price (the geometric mean of Ward's weight
+   and the pictures' whole area): a small region that clearly differs is not absorbed just for
+   being small. Prices are in units of the descriptors' total variance. Grouping stops when the cheapest join left costs more than
    `STOP_PRICE`, which chooses the number of labels; `GroupResult.reason` says so.
 
 The grouping's settings were chosen on four hand-mapped cases (the Monet, the portrait pair and two
 photographs) at four superpixel counts each, for a label count within one of the drawn one in all
-sixteen and the best mean agreement; benchmarks/README.md (Automatic maps) has the figures.
+sixteen and the best mean agreement; `ACROSS_FACTOR` then on the portrait pair and the tests' pair
+of synthetic pictures. benchmarks/README.md (Automatic maps) has the figures.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ from skimage import graph
 
 REGIONS_PER_IMAGE = 15  # superpixels are joined into this many regions per image before labelling
 GROW_BORDER_POWER = 2.0  # how strongly an edge along a border deters joining (first merge)
-APART_FACTOR = 2.0  # the edge strength two regions that share no border are priced at
+APART_FACTOR = 2.0  # the edge strength two regions of one image that share no border are priced at
+# Regions of different images never share a border, so not touching says nothing about them: they
+# are priced as across a border of median strength. (Priced as apart, the same texture in a picture
+# and a photo stayed two labels: each image is centred on its own mean, which shifts its regions.)
+ACROSS_FACTOR = 1.0
 STOP_PRICE = 0.55  # joins dearer than this are not made (in units of the total descriptor variance)
 MIN_BORDER_PIXELS = 20  # shorter borders are touching corners, not shared boundaries
 
@@ -108,13 +113,15 @@ class GroupResult:
 
 
 def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int, int], tuple[float, int]],
-                  total_variance: float, target: int | None, max_labels: int) -> GroupResult:
+                  total_variance: float, target: int | None, max_labels: int,
+                  images: np.ndarray | None = None) -> GroupResult:
     """Region -> label: regions of all images grouped, cheapest join first (see the module's notes).
 
     `means` (R, D) and `sizes` (R,) describe the regions; `borders` maps (a, b), a < b, to the total
     edge strength and the length of their shared border; `total_variance` is the sum of squared
     deviations of all pixels' descriptors about their overall mean, the unit of prices.
-    `target`, when given, is the number of labels to stop at instead.
+    `target`, when given, is the number of labels to stop at instead. `images` (R,) says which image
+    each region is in (None: all in one).
     """
     count = len(means)
     means = means.astype(np.float64).copy()
@@ -135,7 +142,9 @@ def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int,
         weight = np.sqrt(ward * sizes.sum())
         with np.errstate(divide="ignore", invalid="ignore"):
             shared = length[np.ix_(live, live)]
-            edge = np.where(shared >= MIN_BORDER_PIXELS, strength[np.ix_(live, live)] / shared, APART_FACTOR)
+            apart = APART_FACTOR if images is None else np.where(
+                images[live, None] == images[None, live], APART_FACTOR, ACROSS_FACTOR)
+            edge = np.where(shared >= MIN_BORDER_PIXELS, strength[np.ix_(live, live)] / shared, apart)
         prices = weight * gaps * edge / total_variance
         np.fill_diagonal(prices, np.inf)
         i, j = np.unravel_index(np.argmin(prices), prices.shape)

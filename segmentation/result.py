@@ -30,6 +30,7 @@ class Segmentation:
     palette: np.ndarray  # (K, 3) uint8, the colour each label is painted in
     labels: list[np.ndarray]  # one (H, W) int array per image, values in [0, K), at the image's size
     notes: list[str] = field(default_factory=list)
+    reason: str = ""  # why there are this many labels (the cluster method, when it chose the number)
 
     @property
     def maps(self) -> list[np.ndarray]:

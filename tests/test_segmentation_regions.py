@@ -106,9 +106,9 @@ def layouts() -> dict[int, np.ndarray]:
 def test_the_number_of_labels_is_the_number_of_materials(count, encoder):
     layout = layouts()[count]
     result = cluster_segment([paint_materials(layout, seed=count)], encoder=encoder)
-    assert result.count == count, result.notes
+    assert result.count == count, result.reason
     assert adjusted_rand_index(layout, result.labels[0]) > 0.85
-    assert result.notes[0].startswith(f"stopped at {count} labels")
+    assert result.reason.startswith(f"stopped at {count} labels")
 
 
 def edge_picture(height: int = 300, width: int = 400, edge: int = 203) -> np.ndarray:
