@@ -160,10 +160,12 @@ def describe_superpixels(images: list[np.ndarray], superpixels: list[np.ndarray]
 
 
 def edge_strength(image: np.ndarray) -> np.ndarray:
-    """Colour gradient magnitude (CIELAB, lightly smoothed), in units of its own median."""
+    """Colour gradient magnitude (CIELAB, lightly smoothed), in units of its own median (0 where flat)."""
     lab = rgb2lab(gaussian_filter(image, sigma=(1.5, 1.5, 0)))
     magnitude = np.sqrt(sum(sobel(lab[..., channel]) ** 2 for channel in range(3)))
-    median = np.median(magnitude)
+    # A mostly flat picture (a median gradient of 0) is measured against the median of its edges.
+    positive = magnitude[magnitude > 0]
+    median = np.median(positive) if positive.size else 0.0
     return magnitude / median if median > 0 else magnitude
 
 
@@ -182,7 +184,7 @@ class Regions:
     means: np.ndarray  # (R, D) each region's mean descriptor
     sizes: np.ndarray  # (R,) pixels
     borders: dict[tuple[int, int], tuple[float, int]]  # (a, b), a < b -> (edge strength sum, length)
-    total_variance: float  # of all pixels' descriptors about their mean: the unit of grouping prices
+    total_variance: float  # of the superpixels' descriptors about their mean, by pixels: the unit of prices
     images: np.ndarray  # (R,) the image each region belongs to
 
 
@@ -219,8 +221,9 @@ def cluster_segment(images: list[np.ndarray], labels: int | None = None,
                               f"(it works at {image.shape[1]}x{image.shape[0]}); crop it closer to {MAX_ASPECT}:1 "
                               "or less")
     textures = texture_descriptors(small, encoder)
-    superpixels = [slic(image, n_segments=SUPERPIXELS, compactness=SUPERPIXEL_COMPACTNESS, start_label=0)
-                   for image in small]
+    # Numbered without gaps: an unused number would be an empty superpixel with no mean.
+    superpixels = [np.unique(slic(image, n_segments=SUPERPIXELS, compactness=SUPERPIXEL_COMPACTNESS, start_label=0),
+                             return_inverse=True)[1].reshape(image.shape[:2]) for image in small]
     rows = describe_superpixels(small, superpixels, textures)
     edges = [edge_strength(image) for image in small]
     regions = find_regions(superpixels, rows, edges)
@@ -248,7 +251,10 @@ def cluster_segment(images: list[np.ndarray], labels: int | None = None,
     full = [refine_labels(image, original) for image, original in zip(merged, images)]
     notes = []
     if labels is not None and len(present) != labels:
-        notes.append(f"asked for {labels} labels; the images gave {len(present)} (tiny ones are absorbed)")
+        notes.append(f"asked for {labels} labels; {grouped.reason}")
     names = landscape_names(merged, small, edges, len(present))
     reason = grouped.reason if labels is None else ""
+    if reason and len(present) < count:
+        absorbed = count - len(present)
+        reason += f"; {absorbed} of them too small to paint, absorbed by their surroundings"
     return Segmentation("cluster", names, CLUSTER_COLOURS[: len(present)].copy(), full, notes, reason)

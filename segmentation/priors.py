@@ -44,8 +44,8 @@ def label_statistics(labels: list[np.ndarray], images: list[np.ndarray], edges: 
         height = image_labels.shape[0]
         top += np.bincount(image_labels[0], minlength=count)
         width = image_labels.shape[1]
-        middle += np.bincount(image_labels[: max(1, round(0.4 * height)), width // 3: max(width // 3 + 1, 2 * width // 3)]
-                              .ravel(), minlength=count)
+        upper_middle = image_labels[: max(1, round(0.4 * height)), width // 3: max(width // 3 + 1, 2 * width // 3)]
+        middle += np.bincount(upper_middle.ravel(), minlength=count)
         rows = np.broadcast_to(np.arange(height)[:, None] / max(height - 1, 1), image_labels.shape)
         flat = image_labels.ravel()
         row_sum += np.bincount(flat, weights=rows.ravel(), minlength=count)

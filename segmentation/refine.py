@@ -80,9 +80,13 @@ def refine_labels(labels: np.ndarray, image: np.ndarray, band: int | None = None
     refined = coarse.copy()
     refined[doubtful] = np.where(undecided, coarse[doubtful], contenders[choice])
     # The labels stay exactly those found: a label that the choice or the speck removal would
-    # erase (one made only of specks, when a number of labels was asked for) keeps its pixels.
-    wanted = set(np.unique(coarse))
+    # erase (one thinner than the band, or made only of specks when a number of labels was asked
+    # for) gets its scaled-up pixels back.
+    wanted = np.unique(coarse)
     for candidate in (remove_specks(refined), refined):
-        if set(np.unique(candidate)) == wanted:
+        lost = np.setdiff1d(wanted, np.unique(candidate))
+        if lost.size == 0:
             return candidate
-    return coarse
+    lost_pixels = np.isin(coarse, lost)
+    refined[lost_pixels] = coarse[lost_pixels]
+    return refined

@@ -9,12 +9,13 @@
 2. **Labels** (`group_regions`, all images together): the regions are grouped, cheapest join first,
    between any two regions of any image: two meadows that a stand of trees separates, or the sky of
    a painting and the sky of a photo, are one material. The price is the squared distance between
-   the two regions' mean descriptors, weighted by their size, times the edge strength of their shared
-   border, or `APART_FACTOR` for regions of one image that share none (so a long soft seam is the
-   cheapest join and two far-apart look-alikes come next), or `ACROSS_FACTOR` for regions of two
-   images. Size is weighed more gently than in Ward's price (the geometric mean of Ward's weight
-   and the pictures' whole area): a small region that clearly differs is not absorbed just for
-   being small. Prices are in units of the descriptors' total variance. Grouping stops when the cheapest join left costs more than
+   the two groups' mean descriptors, weighted by their size, times the edge strength of their
+   shared border. Groups that share no border are priced at `APART_FACTOR` when they have regions
+   in a common image (so a long soft seam is the cheapest join and two far-apart look-alikes come
+   next), and at `ACROSS_FACTOR` when they come from different images. Size is weighed more gently
+   than in Ward's price (the geometric mean of Ward's weight and the pictures' whole area): a small
+   region that clearly differs is not absorbed just for being small. Prices are in units of the
+   descriptors' total variance. Grouping stops when the cheapest join left costs more than
    `STOP_PRICE`, which chooses the number of labels; `GroupResult.reason` says so.
 
 The grouping's settings were chosen on four hand-mapped cases (the Monet, the portrait pair and two
@@ -33,12 +34,12 @@ from skimage import graph
 
 REGIONS_PER_IMAGE = 15  # superpixels are joined into this many regions per image before labelling
 GROW_BORDER_POWER = 2.0  # how strongly an edge along a border deters joining (first merge)
-APART_FACTOR = 2.0  # the edge strength two regions of one image that share no border are priced at
+APART_FACTOR = 1.5  # the edge strength two regions of one image that share no border are priced at
 # Regions of different images never share a border, so not touching says nothing about them: they
 # are priced as across a border of median strength. (Priced as apart, the same texture in a picture
 # and a photo stayed two labels: each image is centred on its own mean, which shifts its regions.)
 ACROSS_FACTOR = 1.0
-STOP_PRICE = 0.55  # joins dearer than this are not made (in units of the total descriptor variance)
+STOP_PRICE = 0.40  # joins dearer than this are not made (in units of the total descriptor variance)
 MIN_BORDER_PIXELS = 20  # shorter borders are touching corners, not shared boundaries
 
 
@@ -52,7 +53,8 @@ def border_statistics(labels: np.ndarray, edges: np.ndarray) -> dict[tuple[int, 
     if labels.min() == labels.max():
         return {}  # one label, no borders: rag_boundary fails on that (its max of no borders)
     rag = graph.rag_boundary(labels, edges)
-    return {(min(a, b), max(a, b)): (data["weight"] * data["count"], data["count"]) for a, b, data in rag.edges(data=True)}
+    return {(min(a, b), max(a, b)): (data["weight"] * data["count"], data["count"])
+            for a, b, data in rag.edges(data=True)}
 
 
 def grow_regions(superpixels: np.ndarray, rows: np.ndarray, edges: np.ndarray,
@@ -119,31 +121,40 @@ def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int,
 
     `means` (R, D) and `sizes` (R,) describe the regions; `borders` maps (a, b), a < b, to the total
     edge strength and the length of their shared border; `total_variance` is the sum of squared
-    deviations of all pixels' descriptors about their overall mean, the unit of prices.
+    deviations of the superpixels' descriptors about their overall mean, each superpixel counted by
+    its pixels: the unit of prices.
     `target`, when given, is the number of labels to stop at instead. `images` (R,) says which image
     each region is in (None: all in one).
     """
     count = len(means)
     means = means.astype(np.float64).copy()
     sizes = sizes.astype(np.float64).copy()
+    area = sizes.sum()  # the pictures' whole area: constant while regions join
     strength, length = np.zeros((count, count)), np.zeros((count, count))
     for (a, b), (edge_sum, pixels) in borders.items():
         strength[a, b] = strength[b, a] = edge_sum
         length[a, b] = length[b, a] = pixels
+    # Which images each group has regions in: two groups that share an image and no border are apart.
+    images = np.zeros(count, dtype=np.int64) if images is None else np.asarray(images)
+    member = np.zeros((count, int(images.max()) + 1 if count else 1), dtype=bool)
+    member[np.arange(count), images] = True
     owner = np.arange(count)
     alive = np.ones(count, dtype=bool)
     stop = target or 1
     reason = ""
     prices_paid: list[float] = []
+    if total_variance <= 0 or not np.isfinite(means).all():
+        stop = count  # nothing to tell regions apart by (a flat picture): no join is better than another
+        reason = "the pictures show no differences to group by"
     while alive.sum() > stop:
         live = np.flatnonzero(alive)
         gaps = ((means[live, None] - means[None, live]) ** 2).sum(-1)
         ward = sizes[live, None] * sizes[None, live] / (sizes[live, None] + sizes[None, live])
-        weight = np.sqrt(ward * sizes.sum())
+        weight = np.sqrt(ward * area)
+        same_image = member[live].astype(np.int64) @ member[live].T.astype(np.int64) > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             shared = length[np.ix_(live, live)]
-            apart = APART_FACTOR if images is None else np.where(
-                images[live, None] == images[None, live], APART_FACTOR, ACROSS_FACTOR)
+            apart = np.where(same_image, APART_FACTOR, ACROSS_FACTOR)
             edge = np.where(shared >= MIN_BORDER_PIXELS, strength[np.ix_(live, live)] / shared, apart)
         prices = weight * gaps * edge / total_variance
         np.fill_diagonal(prices, np.inf)
@@ -157,6 +168,8 @@ def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int,
         keep, gone = live[i], live[j]
         means[keep] = (means[keep] * sizes[keep] + means[gone] * sizes[gone]) / (sizes[keep] + sizes[gone])
         sizes[keep] += sizes[gone]
+        sizes[gone] = 0
+        member[keep] |= member[gone]
         strength[keep] += strength[gone]
         strength[:, keep] += strength[:, gone]
         length[keep] += length[gone]
@@ -167,10 +180,11 @@ def group_regions(means: np.ndarray, sizes: np.ndarray, borders: dict[tuple[int,
         alive[gone] = False
     else:
         left = int(alive.sum())
-        if target is not None and left == target:
-            reason = f"stopped at {left} labels, as asked"
+        if reason:
+            pass  # nothing to group by, said above
         elif target is not None:
-            reason = f"the pictures gave only {left} regions"
+            reason = (f"stopped at {left} labels, as asked" if left == target
+                      else f"the pictures gave only {left} regions")
         else:
             reason = "every region looked alike, so the pictures got one label"
     _, compact = np.unique(owner, return_inverse=True)

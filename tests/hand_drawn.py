@@ -4,8 +4,8 @@ be fitted to it).
 
 Each map is a list of shapes painted in order over a background label, in the picture's own pixel
 coordinates, traced by eye over the photograph the way a painter would draw a doodle: one label per
-material, edges within a few pixels. `draw(name)` returns the photograph (float RGB in [0, 1]) and
-its (H, W) label image.
+material, edges within a few pixels. `draw(name)` returns the photograph (float RGB in [0, 1]), its
+(H, W) label image and the labels' names.
 """
 
 from __future__ import annotations

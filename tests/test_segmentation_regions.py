@@ -8,7 +8,7 @@ from doodle.metrics import adjusted_rand_index
 from segmentation.cluster import cluster_segment
 from segmentation.priors import landscape_names
 from segmentation.refine import band_width, refine_labels
-from segmentation.regions import group_regions, grow_regions
+from segmentation.regions import border_statistics, group_regions, grow_regions
 from segmentation.result import MAX_LABELS
 
 
@@ -48,6 +48,26 @@ def test_grouping_joins_look_alikes_that_do_not_touch_and_says_why_it_stopped():
     assert len(set(asked.labels)) == 3 and "as asked" in asked.reason
     one = group_regions(means, sizes, borders, total, target=1, max_labels=MAX_LABELS)
     assert set(one.labels) == {0} and "as asked" in one.reason
+
+
+def test_grouping_does_not_depend_on_the_order_of_the_images():
+    # Image 0: regions 0 (sky) and 1 (sea) touching; image 1: regions 2 (sea) and 3 (sky) touching.
+    means = np.array([[0.0, 0.0], [4.0, 0.0], [4.2, 0.0], [0.1, 0.0]])
+    sizes = np.array([300.0, 200.0, 250.0, 150.0])
+    borders = {(0, 1): (4.0 * 30, 30), (2, 3): (4.0 * 30, 30)}
+    total = float(sum(size * ((mean - means.mean(0)) ** 2).sum() for mean, size in zip(means, sizes)))
+    forward = group_regions(means, sizes, borders, total, None, MAX_LABELS, np.array([0, 0, 1, 1]))
+    order = [2, 3, 0, 1]  # the same regions with the images swapped
+    swapped_borders = {(0, 1): borders[(2, 3)], (2, 3): borders[(0, 1)]}
+    backward = group_regions(means[order], sizes[order], swapped_borders, total, None, MAX_LABELS,
+                             np.array([0, 0, 1, 1]))
+    assert forward.labels[0] == forward.labels[3] != forward.labels[1] == forward.labels[2]
+    assert adjusted_rand_index(forward.labels, backward.labels[np.argsort(order)]) == 1.0
+    assert forward.prices == pytest.approx(backward.prices)
+
+
+def test_a_single_label_has_no_borders():
+    assert border_statistics(np.zeros((5, 5), int), np.ones((5, 5))) == {}
 
 
 def test_never_more_labels_than_colours():
@@ -140,6 +160,10 @@ def test_refinement_only_moves_pixels_near_a_border_and_adds_no_label():
     radius = band_width(coarse.shape, image.shape[:2])
     assert (refined[:, : 196 - radius - 1] == 0).all() and (refined[:, 196 + radius + 1:] == 1).all()
     assert set(np.unique(refined)) == {0, 1}
+    # A label thinner than the band has no trusted pixels to measure its colour by: it keeps its
+    # scaled-up pixels rather than vanish.
+    coarse[:, 70] = 2
+    assert set(np.unique(refine_labels(coarse, image))) == {0, 1, 2}
     # One label: nothing to refine, just the full size.
     assert (refine_labels(np.zeros((75, 100), np.int64), image) == 0).all()
 
