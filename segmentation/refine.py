@@ -7,7 +7,8 @@ off the picture's edge. Instead, labels are refined by colour at full size:
 1. Scale the labels up by nearest neighbour, and mark the band of pixels within a few working
    pixels of a border: only there can a label be wrong. Everything outside the band is trusted.
 2. For every label, measure the colour of its trusted pixels nearby: the mean and spread of CIELAB
-   colour over a window twice the band's width, from that label's trusted pixels only.
+   colour over a window twice the band's width, from that label's trusted pixels only (on a large
+   picture, from a regular sample of them).
 3. Give each band pixel (its colour lightly smoothed, so that brush marks and noise do not decide)
    the nearby label under whose local colour it is most likely (a Gaussian per label, so a pixel
    near the mean of a flat label beats one within the wide spread of a textured one).
@@ -34,6 +35,7 @@ from .cleanup import remove_specks
 BAND_IN_WORKING_PIXELS = 2.0
 MIN_BAND = 2  # full-size pixels
 PIXEL_SMOOTHING = 1  # radius of the box each band pixel's colour is averaged over
+STATISTICS_SAMPLES = 4  # per band width: a wider band (a larger picture) samples its statistics sparser
 COLOUR_FLOOR = 4.0  # CIELAB units: the least spread a label's colour is given (flat labels, noise)
 
 
@@ -59,17 +61,24 @@ def refine_labels(labels: np.ndarray, image: np.ndarray, band: int | None = None
         return coarse
     lab = rgb2lab(image).astype(np.float32)
     smoothed = np.stack([_box(lab[..., c], PIXEL_SMOOTHING) for c in range(3)], -1)[doubtful]
-    window = 2 * band
+    # The labels' local colour statistics come from every `step`-th pixel: on a large picture the
+    # window is wide and still holds about (4 * STATISTICS_SAMPLES)^2 samples, at 1/step^2 the cost.
+    step = max(1, band // STATISTICS_SAMPLES)
+    window = max(1, round(2 * band / step))
+    rows, columns = np.nonzero(doubtful)
+    at = (rows // step, columns // step)
+    sampled_lab, sampled_coarse = lab[::step, ::step], coarse[::step, ::step]
+    sampled_doubtful = doubtful[::step, ::step]
     contenders = np.unique(coarse[doubtful])
-    scores = np.full((len(contenders), int(doubtful.sum())), np.inf, np.float32)
+    scores = np.full((len(contenders), len(rows)), np.inf, np.float32)
     for index, label in enumerate(contenders):
-        trusted = ((coarse == label) & ~doubtful).astype(np.float32)
-        weight = _box(trusted, window)[doubtful]
+        trusted = ((sampled_coarse == label) & ~sampled_doubtful).astype(np.float32)
+        weight = _box(trusted, window)[at]
         near = weight > 0
         if not near.any():
             continue
-        mean = np.stack([_box(lab[..., c] * trusted, window)[doubtful] for c in range(3)], -1)
-        square = sum(_box(lab[..., c] ** 2 * trusted, window)[doubtful] for c in range(3))
+        mean = np.stack([_box(sampled_lab[..., c] * trusted, window)[at] for c in range(3)], -1)
+        square = sum(_box(sampled_lab[..., c] ** 2 * trusted, window)[at] for c in range(3))
         mean, square, weight = mean[near], square[near], weight[near]
         mean /= weight[:, None]
         spread = np.maximum(square / weight - (mean ** 2).sum(1), 0) / 3 + COLOUR_FLOOR ** 2
