@@ -19,6 +19,7 @@ This package uses `doodle` for images and features; `doodle`'s engine never impo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,7 @@ def segment(images: Sequence[ImageLike] | ImageLike, *, method: str = "auto", la
         result = cluster_segment(arrays, labels, encoder, names)
     for text in result.notes:
         note(text)
-    return Segmentation(result.method, result.names, result.palette, result.labels, notes, result.reason)
+    return replace(result, notes=notes)
 
 
 __all__ = ["METHODS", "MAX_LABELS", "Segmentation", "SegmentationUnavailable", "segment"]

@@ -129,9 +129,7 @@ def project(grid: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor, shape: 
 
 def superpixel_means(superpixels: np.ndarray, values: np.ndarray) -> np.ndarray:
     """(S, D): the mean of each column of `values` (H*W, D) over each superpixel."""
-    flat = superpixels.ravel()
-    sizes = np.bincount(flat).astype(np.float64)
-    return np.stack([np.bincount(flat, weights=column) for column in values.T], axis=1) / sizes[:, None]
+    return group_means(superpixels.ravel(), np.ones(superpixels.size), values)[0]
 
 
 def describe_superpixels(images: list[np.ndarray], superpixels: list[np.ndarray],
@@ -192,20 +190,20 @@ def find_regions(superpixels: list[np.ndarray], rows: np.ndarray, edges: list[np
     """Join each image's superpixels (descriptors `rows`, all images' in order) into regions."""
     sizes = np.concatenate([np.bincount(sp.ravel()) for sp in superpixels]).astype(np.float64)
     offsets = np.cumsum([0] + [int(sp.max()) + 1 for sp in superpixels])
-    maps, owners, borders = [], [], {}
+    maps, owners, images, borders = [], [], [], {}
     first = 0
     for index, (image_superpixels, image_edges) in enumerate(zip(superpixels, edges)):
-        region_of = grow_regions(image_superpixels, rows[offsets[index]: offsets[index + 1]], image_edges) + first
-        first = int(region_of.max()) + 1
-        owners.append(region_of)
-        maps.append(region_of[image_superpixels])
+        region_of = grow_regions(image_superpixels, rows[offsets[index]: offsets[index + 1]], image_edges)
+        count = int(region_of.max()) + 1
+        owners.append(region_of + first)
+        images.append(np.full(count, index))
+        maps.append(owners[-1][image_superpixels])
         borders.update(border_statistics(maps[-1], image_edges))
+        first += count
     means, region_sizes = group_means(np.concatenate(owners), sizes, rows)
     centre = (rows * sizes[:, None]).sum(0) / sizes.sum()
     total_variance = float((sizes * ((rows - centre) ** 2).sum(1)).sum())
-    images = np.concatenate([np.full(int(region_of.max()) + 1 - int(region_of.min()), index)
-                             for index, region_of in enumerate(owners)])
-    return Regions(maps, means, region_sizes, borders, total_variance, images)
+    return Regions(maps, means, region_sizes, borders, total_variance, np.concatenate(images))
 
 
 def cluster_segment(images: list[np.ndarray], labels: int | None = None,
