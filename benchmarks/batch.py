@@ -50,7 +50,8 @@ def one_process(folder: Path, count: int, size: str, iterations: int) -> float:
 
 
 def on_ray(folder: Path, count: int, size: str, iterations: int, cpus: int | None, address: str | None) -> float:
-    from doodle.batch import BatchOptions, plan_jobs, run_batch
+    from doodle.batch import BatchOptions, run_batch
+    from doodle.batch_plan import plan_jobs
     from doodle.jobs import read_jobs
     from doodle.manifest import Manifest, manifest_path
 

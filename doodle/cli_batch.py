@@ -33,7 +33,8 @@ def batch(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live view; the summary only."),
 ) -> None:
     """Run the jobs of a jobs file as tasks on Ray: resumable, each failure recorded alone."""
-    from .batch import BatchOptions, plan_jobs, run_batch
+    from .batch import BatchOptions, run_batch
+    from .batch_plan import plan_jobs
     from .errors import DoodleError
     from .images import check_output_folder
     from .jobs import read_jobs

@@ -73,7 +73,7 @@ def test_defaults_merge_and_paths_are_relative_to_the_jobs_file(folder, monkeypa
     ('\n[[video]]\nclip = "doodle0.png"\noutput = "out/v.avi"\nmodel = "m.doodle"\n', r"line 23 \(video job 1\): "),
 ])
 def test_a_bad_jobs_file_is_refused_whole_with_the_line(folder, extra, message):
-    from doodle.batch import plan_jobs
+    from doodle.batch_plan import plan_jobs
 
     (folder / "jobs.toml").write_text(jobs_text(3, extra))
     with pytest.raises(DoodleError, match=message):
@@ -83,7 +83,7 @@ def test_a_bad_jobs_file_is_refused_whole_with_the_line(folder, extra, message):
 
 
 def test_an_output_the_batch_did_not_write_is_refused_unless_forced(folder):
-    from doodle.batch import plan_jobs
+    from doodle.batch_plan import plan_jobs
 
     (folder / "out").mkdir()
     (folder / "out" / "p1.png").write_bytes(b"precious")
@@ -137,7 +137,8 @@ def kill_first_worker_running_a_job(manifest: Manifest, killed: list[int], stop:
 
 @pytest.mark.slow
 def test_a_killed_worker_is_retried_a_bad_job_fails_alone_and_a_rerun_does_nothing_twice(folder, ray_local):
-    from doodle.batch import BatchOptions, plan_jobs, run_batch
+    from doodle.batch import BatchOptions, run_batch
+    from doodle.batch_plan import plan_jobs
 
     Image.fromarray(two_region_map(48, 96)).save(folder / "wide_sem.png")  # not the style's proportions
     bad = '\n[[paint]]\nmap = "doodle0.png"\nstyle-map = "wide_sem.png"\noutput = "out/bad.png"\n'
@@ -179,7 +180,8 @@ def test_a_killed_worker_is_retried_a_bad_job_fails_alone_and_a_rerun_does_nothi
 
 @pytest.mark.slow
 def test_a_job_reading_another_jobs_output_waits_for_it_and_fails_when_it_fails(folder, ray_local):
-    from doodle.batch import BatchOptions, plan_jobs, run_batch
+    from doodle.batch import BatchOptions, run_batch
+    from doodle.batch_plan import plan_jobs
 
     Image.fromarray(two_region_map(48, 96)).save(folder / "wide_sem.png")
     chain = ('\n[[paint]]\ncontent = "out/p0.png"\nno-maps = true\noutput = "out/again.png"\n'  # reads job 1's
@@ -200,7 +202,7 @@ def test_a_job_reading_another_jobs_output_waits_for_it_and_fails_when_it_fails(
 
 
 def test_jobs_that_need_each_other_are_refused(folder):
-    from doodle.batch import plan_jobs
+    from doodle.batch_plan import plan_jobs
 
     loop = ('\n[[paint]]\ncontent = "out/b.png"\nno-maps = true\noutput = "out/a.png"\n'
             '\n[[paint]]\ncontent = "out/a.png"\nno-maps = true\noutput = "out/b.png"\n')
@@ -222,7 +224,8 @@ def test_a_simulated_two_node_cluster_runs_jobs_on_both_nodes(folder, monkeypatc
     monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-    from doodle.batch import BatchOptions, plan_jobs, run_batch
+    from doodle.batch import BatchOptions, run_batch
+    from doodle.batch_plan import plan_jobs
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                             "node_ip_address": "127.0.0.1"})
@@ -387,7 +390,7 @@ def test_any_jobs_file_is_planned_or_refused_in_one_line(folder):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from doodle.batch import plan_jobs
+    from doodle.batch_plan import plan_jobs
 
     table = st.lists(st.tuples(st.sampled_from(KEYS), toml_value(None)), max_size=6)
     kinds = st.sampled_from(["[defaults]", "[[paint]]", "[[train]]", "[[video]]", "[[draw]]", "[paint]", ""])
