@@ -15,16 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .losses import TermStats, one_image
-from .matching import (
-    PATCH_SIZE,
-    LabelPartitionedMatcher,
-    PatchMatcher,
-    extract_patches,
-    fast_bfloat16,
-    make_matcher,
-    normalise_rows,
-)
-from .propagation import BankLayout, PropagationMatcher, upsampled_field
+from .matching import PATCH_SIZE, LabelPartitionedMatcher, PatchMatcher, extract_patches, make_matcher, normalise_rows
 
 
 def semantic_descriptors(feature_patches: torch.Tensor, map_patches: torch.Tensor | None,
@@ -167,11 +158,6 @@ class PatchBank:
         self.bank_labels: torch.Tensor | None = None
         self.label_matchers: dict[int | None, tuple[torch.Tensor, PatchMatcher]] = {}
         self.whole_matcher: PatchMatcher | None = None
-        # Propagation search needs to know where each bank row sits in its style sample.
-        self.layout = None
-        if matcher == "patchmatch":
-            grids = [tuple(n - PATCH_SIZE + 1 for n in sample.features.shape[-2:]) for sample in samples]
-            self.layout = BankLayout.of(grids, [kept_patches(sample) for sample in samples])
 
     def matcher_for(self, target_map_patches: torch.Tensor | None) -> PatchMatcher:
         """The search for a painting whose map patches are `target_map_patches` (None without maps)."""
@@ -183,21 +169,7 @@ class PatchBank:
             if self.bank_labels is None:
                 self.bank_labels, _ = patch_labels(self.map_patches, labels)
             _, query_labels = patch_labels(target_map_patches, labels)
-        if self.layout is not None:
-            # Its exact first search (when no coarser field seeds it) is made only if it is needed:
-            # a seeded phase never holds the exact search's copies of the bank.
-            inner = "bf16" if fast_bfloat16(self.descriptors.device) else "exact"
-            bank_labels = self.bank_labels
-            options = self.matcher_options
-
-            def exact(bank: torch.Tensor) -> PatchMatcher:
-                if query_labels is None:
-                    return make_matcher(inner, bank, **options)
-                return LabelPartitionedMatcher(bank, bank_labels, query_labels, inner, **options)
-
-            matcher: PatchMatcher = PropagationMatcher(self.descriptors, self.layout, exact, query_labels,
-                                                       bank_labels if query_labels is not None else None)
-        elif query_labels is None:
+        if query_labels is None:
             if self.whole_matcher is None:
                 self.whole_matcher = make_matcher(self.matcher_name, self.descriptors, **self.matcher_options)
             matcher = self.whole_matcher
@@ -224,9 +196,7 @@ class SemanticPatchLoss:
     """
 
     def __init__(self, layer: str, bank: PatchBank, target_channels: torch.Tensor | None,
-                 rematch_every: int = 1, fields: dict | None = None) -> None:
-        """`fields` (one dict for a whole run) carries a propagation search's last matches from
-        each phase to the next, which starts from them scaled up."""
+                 rematch_every: int = 1) -> None:
         self.layer = layer
         self.stats = TermStats()
         self.bank = bank
@@ -245,26 +215,12 @@ class SemanticPatchLoss:
         self.matched_energy: torch.Tensor | None = None
         self.coverage: torch.Tensor | None = None
         self.matcher: PatchMatcher = bank.matcher_for(self.target_map_patches)
-        self.fields = fields
 
-    def _propagated(self, queries: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        matcher = self.matcher
-        previous = self.fields.get(self.layer) if self.fields is not None else None
-        if matcher.field is None and previous is not None and previous[3] != grid:
-            matcher.seed(upsampled_field(*previous, grid, matcher.layout))
-        found = matcher.match(queries, grid)
-        if self.fields is not None:
-            self.fields[self.layer] = matcher.positions()
-        return found
-
-    def nearest(self, patches: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+    def nearest(self, patches: torch.Tensor) -> torch.Tensor:
         """For (patches, C*9) feature patches of the painting, the index of each one's match in the bank."""
         started = time.perf_counter()
         queries = semantic_descriptors(patches.detach().float(), self.target_map_patches, self.semantic_weight)
-        if isinstance(self.matcher, PropagationMatcher):
-            index, _ = self._propagated(queries, grid)
-        else:
-            index, _ = self.matcher.match(queries)
+        index, _ = self.matcher.match(queries)
         self.stats.match_seconds += time.perf_counter() - started
         self.stats.searches += 1
         return index
@@ -272,7 +228,7 @@ class SemanticPatchLoss:
     @torch.no_grad()
     def _rematch(self, features: torch.Tensor) -> None:
         grid = tuple(features.shape[-2:])
-        self.index = self.nearest(extract_patches(features), tuple(n - PATCH_SIZE + 1 for n in grid))
+        self.index = self.nearest(extract_patches(features))
         self.folded_target, self.matched_energy = fold_matches(self.style_columns, self.style_energy, self.index, grid)
         if self.coverage is None or self.coverage.shape[-2:] != grid:
             self.coverage = patch_coverage(grid, features.device)

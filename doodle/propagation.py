@@ -110,35 +110,29 @@ def upsampled_field(coarse_sample: torch.Tensor, coarse_y: torch.Tensor, coarse_
     return layout.row_at(sample, y, x)
 
 
-class PropagationMatcher:
-    """PatchMatch over one bank. `initial(bank)` makes an exact matcher over the (unit) bank,
-    searching by label where the bank does: it answers the first search of a phase that has no
-    coarser field, and is made only then. `query_labels` and `bank_labels` keep every match inside
-    its query's label and draw random candidates there."""
+class FieldSearch:
+    """PatchMatch over bank rows ranked on `ranking_bank` (N, R): unit descriptors, or their
+    projections on a few principal directions. `search` improves the field it holds (or the one
+    `seed` gave) for queries ranked the same way; `query_labels` and `bank_labels` keep every match
+    inside its query's label and draw random candidates there."""
 
-    def __init__(self, bank: torch.Tensor, layout: BankLayout, initial: Callable[[torch.Tensor], PatchMatcher],
-                 query_labels: torch.Tensor | None = None, bank_labels: torch.Tensor | None = None,
-                 rounds: int = 1, radii: tuple[int, ...] = (8, 2), seed: int = 0) -> None:
-        self.bank = normalise_rows(bank)
-        # Candidates are ranked on the bank's leading principal directions: gathering a candidate
-        # row per query is what a round costs, and 128 numbers gather 18 times faster than the
-        # 2,349 of a relu3_1 descriptor. A near tie decided either way costs little (the loss uses
-        # the match, not its score); the labels are enforced apart (see `_own_label`).
-        self.basis = principal_directions(self.bank, RANKING_DIMS)
-        self.scoring_bank = self.bank if self.basis is None else self.bank @ self.basis
+    def __init__(self, ranking_bank: torch.Tensor, layout: BankLayout, query_labels: torch.Tensor | None = None,
+                 bank_labels: torch.Tensor | None = None, rounds: int = 1, radii: tuple[int, ...] = (8, 2),
+                 seed: int = 0) -> None:
+        self.scoring_bank = ranking_bank
         self.layout = layout
-        self.initial = initial
         self.rounds = rounds
         self.radii = radii
         self.field: torch.Tensor | None = None
         self.grid: tuple[int, int] | None = None
         self.seeded: torch.Tensor | None = None  # a field from the coarser phase, for the first search
-        self.generator = torch.Generator(device=bank.device).manual_seed(seed)
+        self.generator = torch.Generator(device=ranking_bank.device).manual_seed(seed)
         self.query_labels = query_labels
         self.bank_labels = bank_labels if query_labels is not None else None
         self.label_rows: list[torch.Tensor] | None = None
         if self.bank_labels is not None:
-            self.label_rows = [bank_labels[:, label].nonzero().squeeze(1) for label in range(bank_labels.shape[1])]
+            self.label_rows = [self.bank_labels[:, label].nonzero().squeeze(1)
+                               for label in range(self.bank_labels.shape[1])]
 
     def seed(self, field: torch.Tensor) -> None:
         """Start from `field` (bank rows, -1 where unknown) at the next search instead of searching."""
@@ -151,20 +145,21 @@ class PropagationMatcher:
 
     def _in_label(self, count: int) -> torch.Tensor:
         """A random bank row of each query's label (any row without labels)."""
+        device = self.scoring_bank.device
         if self.label_rows is None:
-            return self._random(torch.full((count,), len(self.bank), device=self.bank.device))
-        rows = torch.empty(count, dtype=torch.long, device=self.bank.device)
+            return self._random(torch.full((count,), len(self.scoring_bank), device=device))
+        rows = torch.empty(count, dtype=torch.long, device=device)
         for label, candidates in enumerate(self.label_rows):
             where = (self.query_labels == label).nonzero().squeeze(1)
             if len(where) == 0:
                 continue
-            pool = candidates if len(candidates) else torch.arange(len(self.bank), device=self.bank.device)
-            rows[where] = pool[self._random(torch.full((len(where),), len(pool), device=self.bank.device))]
+            pool = candidates if len(candidates) else torch.arange(len(self.scoring_bank), device=device)
+            rows[where] = pool[self._random(torch.full((len(where),), len(pool), device=device))]
         return rows
 
     def _scores(self, queries: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Cosine of each query with its candidate row (-inf where there is none), in the scoring
-        precision: a block of candidate rows is gathered and multiplied with its queries at once."""
+        """Similarity of each ranked query with its candidate row (-inf where there is none): a block
+        of candidate rows is gathered and multiplied with its queries at once."""
         scores = torch.empty(len(queries), device=queries.device)
         for start in range(0, len(queries), SCORE_BLOCK):
             gathered = self.scoring_bank[rows[start: start + SCORE_BLOCK].clamp_min(0)]
@@ -185,24 +180,24 @@ class PropagationMatcher:
         return torch.where(better, candidates, field), torch.where(better, candidate_score, score)
 
     @torch.no_grad()
-    def match(self, queries: torch.Tensor, grid: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if grid is None or grid[0] * grid[1] != len(queries):
-            raise ValueError(f"propagation search needs the queries' grid; got {grid} for {len(queries)} queries")
-        queries = normalise_rows(queries)
-        ranking = queries if self.basis is None else queries @ self.basis
+    def search(self, ranked: torch.Tensor, grid: tuple[int, int],
+               exact_start: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each ranked query's match (bank row) and its score: the held field improved, or the seeded
+        one, or, with neither, `exact_start()`'s answer as it is."""
+        if grid[0] * grid[1] != len(ranked):
+            raise ValueError(f"propagation search needs the queries' grid; got {grid} for {len(ranked)} queries")
         rounds = self.rounds
-        if self.field is not None and len(self.field) == len(queries):
+        if self.field is not None and len(self.field) == len(ranked):
             field = self.field
-        elif self.seeded is not None and len(self.seeded) == len(queries):
+        elif self.seeded is not None and len(self.seeded) == len(ranked):
             field, rounds = self._own_label(self.seeded), 3 * self.rounds  # a scaled-up field is rougher
-            field = torch.where(field < 0, self._in_label(len(queries)), field)
+            field = torch.where(field < 0, self._in_label(len(ranked)), field)
         else:
-            field, score = self.initial(self.bank).match(queries)
+            field, score = exact_start()
             self.field, self.grid = field, grid
             return field, score
         self.seeded = None
-        queries = ranking
-        score = self._scores(queries, field)
+        score = self._scores(ranked, field)
         layout = self.layout
         for _ in range(rounds):
             for dy, dx in NEIGHBOURS:
@@ -210,13 +205,13 @@ class PropagationMatcher:
                 known = neighbour.clamp_min(0)
                 candidates = layout.row_at(layout.sample[known], layout.y[known] + dy, layout.x[known] + dx)
                 candidates = torch.where(neighbour >= 0, candidates, torch.full_like(candidates, -1))
-                field, score = self._improve(queries, field, score, candidates)
+                field, score = self._improve(ranked, field, score, candidates)
             for radius in self.radii:
                 sample, y, x = layout.sample[field], layout.y[field], layout.x[field]
                 span = torch.full_like(y, 2 * radius + 1)
                 candidates = layout.row_at(sample, y + self._random(span) - radius, x + self._random(span) - radius)
-                field, score = self._improve(queries, field, score, candidates)
-            field, score = self._improve(queries, field, score, self._in_label(len(queries)))
+                field, score = self._improve(ranked, field, score, candidates)
+            field, score = self._improve(ranked, field, score, self._in_label(len(ranked)))
         self.field, self.grid = field, grid
         return field, score
 
@@ -225,3 +220,32 @@ class PropagationMatcher:
         if self.field is None or self.grid is None:
             return None
         return self.layout.sample[self.field], self.layout.y[self.field], self.layout.x[self.field], self.grid
+
+
+class PropagationMatcher(FieldSearch):
+    """PatchMatch over a bank of descriptors (rows). `initial(bank)` makes an exact matcher over the
+    (unit) bank, searching by label where the bank does: it answers the first search of a phase
+    that has no coarser field, and is made only then.
+
+    Candidates are ranked on the bank's leading principal directions: gathering a candidate row per
+    query is what a round costs, and 128 numbers gather 18 times faster than the 2,349 of a relu3_1
+    descriptor. A near tie decided either way costs little (the loss uses the match, not its
+    score); the labels are enforced apart (see `_own_label`). The painting itself uses
+    `PropagationBank`, which ranks straight from feature maps; this form serves descriptors that
+    already exist."""
+
+    def __init__(self, bank: torch.Tensor, layout: BankLayout, initial: Callable[[torch.Tensor], PatchMatcher],
+                 query_labels: torch.Tensor | None = None, bank_labels: torch.Tensor | None = None,
+                 rounds: int = 1, radii: tuple[int, ...] = (8, 2), seed: int = 0) -> None:
+        self.bank = normalise_rows(bank)
+        self.basis = principal_directions(self.bank, RANKING_DIMS)
+        super().__init__(self.bank if self.basis is None else self.bank @ self.basis, layout, query_labels,
+                         bank_labels, rounds, radii, seed)
+        self.initial = initial
+
+    def match(self, queries: torch.Tensor, grid: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if grid is None:
+            raise ValueError(f"propagation search needs the queries' grid; got none for {len(queries)} queries")
+        queries = normalise_rows(queries)
+        ranked = queries if self.basis is None else queries @ self.basis
+        return self.search(ranked, grid, lambda: self.initial(self.bank).match(queries))

@@ -9,6 +9,7 @@ from .gram_loss import GramLoss, GramTargets
 from .layers import layer_stride
 from .losses import ContentLoss, Smoothness, WeightedTerm
 from .patch_loss import PatchBank, SemanticPatchLoss, StyleLayer
+from .propagation_bank import PropagatedPatchLoss, PropagationBank
 from .semantic import resize_channels
 from .style_bank import StyleCopy
 from .temporal import TemporalGuide, temporal_term
@@ -43,11 +44,18 @@ def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple
             target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
         if "patch" in kinds:
             key = ("patch", layer, target_channels is not None)
-            if key not in cache:
-                cache[key] = PatchBank([sample for _, sample in style_samples(copies, layer)], config.semantic_weight,
-                                       target_channels is not None, matcher, matcher_options(config),
-                                       by_label=label_search(config), reusable=style_cache is not None)
-            term = SemanticPatchLoss(layer, cache[key], target_map, rematch_every=config.rematch_every, fields=fields)
+            samples = [sample for _, sample in style_samples(copies, layer)] if key not in cache else []
+            if matcher == "patchmatch":
+                if key not in cache:
+                    cache[key] = PropagationBank(samples, config.semantic_weight, target_channels is not None,
+                                                 label_search(config), matcher_options=matcher_options(config))
+                term = PropagatedPatchLoss(layer, cache[key], target_map, config.rematch_every, fields, config.seed)
+            else:
+                if key not in cache:
+                    cache[key] = PatchBank(samples, config.semantic_weight, target_channels is not None, matcher,
+                                           matcher_options(config), by_label=label_search(config),
+                                           reusable=style_cache is not None)
+                term = SemanticPatchLoss(layer, cache[key], target_map, rematch_every=config.rematch_every)
             terms.append(WeightedTerm(f"style:{layer}", config.style_weight * kinds["patch"] * share, term))
         if "gram" in kinds:
             key = ("gram", layer, use_maps)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from doodle.config import PaintConfig
 from doodle.matching import ExactMatcher, LabelPartitionedMatcher, extract_patches
-from doodle.patch_loss import PatchBank, SemanticPatchLoss, StyleLayer, patch_labels, semantic_descriptors
+from doodle.patch_loss import StyleLayer, patch_labels, semantic_descriptors
+from doodle.propagation_bank import PropagatedPatchLoss, PropagationBank
 from doodle.propagation import BankLayout, PropagationMatcher, shifted, upsampled_field
 
 from .helpers import textured_style, two_region_map
@@ -126,10 +127,10 @@ def test_each_phase_starts_from_the_last_ones_matches(monkeypatch):
     losses = []
     for scale in (1, 2):
         features = F.interpolate(style, scale_factor=scale) if scale > 1 else style
-        bank = PatchBank([StyleLayer(features)], config.semantic_weight, False, "patchmatch")
-        loss = SemanticPatchLoss("relu3_1", bank, None, fields=fields)
+        bank = PropagationBank([StyleLayer(features)], config.semantic_weight, False)
+        loss = PropagatedPatchLoss("relu3_1", bank, None, fields=fields)
         if scale == 2:  # seeded from the coarse phase: its exact search is never made
-            monkeypatch.setattr(loss.matcher, "initial", lambda bank: pytest.fail("searched afresh"))
+            monkeypatch.setattr(bank, "exact_search", lambda *_: pytest.fail("searched afresh"))
         painting = features + 0.01 * torch.randn_like(features)
         losses.append(float(loss(None, {"relu3_1": painting})))
         assert fields["relu3_1"][3] == grid_of(painting)
