@@ -4,6 +4,9 @@
     python benchmarks/bench.py --reference      # also the exact path (fp32 network, exact search at
                                                 # every evaluation) at the same settings: speed ratio
     python benchmarks/bench.py --sizes 256,512,768,1024   # time and peak memory against size
+    python benchmarks/bench.py --skip-default --sizes 512,1024 --old-path --loss
+                                                # the size table with the previous (exact) search
+                                                # beside each size, and every style loss afresh
 
 Every run happens in a fresh subprocess, so each peak RSS belongs to one run alone. Results are
 printed as Markdown tables headed by the machine, the command and the date; the latest ones are
@@ -32,6 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # The exact path the speed-ups are measured against: float32 network, exact search of every style
 # patch at every evaluation. Everything else (iterations, phases, weights, seed) stays the same.
 REFERENCE = {"precision": "fp32", "matcher": "exact", "search": "all", "rematch_every": 1}
+# The search the engine used before propagation search: exact, by label, bfloat16 scores re-checked
+# in float32 (what `auto` chose on this CPU until 2026-12-02).
+OLD_PATH = {"matcher": "bf16"}
+SEARCH_NAMES = {"patchmatch": "propagation", "bf16": "exact (bf16)", "exact": "exact (fp32)"}
 
 
 def parse_overrides(words: list[str]) -> dict[str, object]:
@@ -181,6 +188,16 @@ def phase_table(name: str, run: dict) -> list[str]:
     return lines
 
 
+def size_row(run: dict) -> str:
+    """One line of the size table."""
+    sums = {key: sum(phase[key] for phase in run["phases"]) for key in ("evaluations", "network", "matching")}
+    search = SEARCH_NAMES.get(run["matcher"], run["matcher"])
+    loss = f"{style_loss(run):.4g}" if run["fresh_losses"] else "-"
+    return (f"| {run['phases'][-1]['size']} | {search} | {run['seconds']:.1f} | {sums['evaluations']} | "
+            f"{sums['network']:.1f} | {sums['matching']:.1f} | {gib(run['peak_rss'])} | {gib(run['gpu_peak'])} | "
+            f"{gib(run['estimated_bytes'])} | {run['score']:.3f} | {loss} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -190,6 +207,11 @@ def main() -> None:
                         help="folder with Monet.jpg and its maps (default: $DOODLE_SAMPLES, else ../shared/samples)")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench", help="where the paintings go")
     parser.add_argument("--skip-default", action="store_true", help="only the size table")
+    parser.add_argument("--old-path", action="store_true",
+                        help="in the size table, also the previous default search (exact, by label, in bfloat16)")
+    parser.add_argument("--loss", action="store_true",
+                        help="in the size table, measure each painting's style loss afresh (one exact float32 search "
+                             "of every patch: minutes at 1024 px)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     arguments, extra = parser.parse_known_args()
     if arguments.worker:
@@ -206,7 +228,7 @@ def main() -> None:
 
     def spec(name: str, width: int | None, changes: dict) -> dict:
         return {"samples": str(arguments.samples), "width": width, "overrides": {**overrides, **changes},
-                "output": str(arguments.out / f"{name}.png"), "yardstick": width is None}
+                "output": str(arguments.out / f"{name}.png"), "yardstick": width is None or arguments.loss}
 
     command = "python benchmarks/bench.py " + shlex.join(sys.argv[1:])
     header = [f"- Machine: {machine()}", f"- Command: `{command}`",
@@ -225,16 +247,14 @@ def main() -> None:
                   f"{style_loss(fast):.4g} vs {style_loss(reference):.4g} ({change:+.1%}); region score "
                   f"{fast['score']:.3f} vs {reference['score']:.3f}\n", flush=True)
     if arguments.sizes:
-        print("| size | paint s | evaluations | network s | matching s | peak RSS GiB | peak GPU GiB | "
-              "estimate GiB | region score |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-              flush=True)
+        print("| size | search | paint s | evaluations | network s | matching s | peak RSS GiB | peak GPU GiB | "
+              "estimate GiB | region score | final style loss |\n"
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
+        paths = [("", {})] + ([("-old", OLD_PATH)] if arguments.old_path else [])
         for width in (int(part) for part in arguments.sizes.split(",")):
-            run = run_in_subprocess(spec(f"coast-{width}", width, {}))
-            sums = {key: sum(phase[key] for phase in run["phases"]) for key in ("evaluations", "network", "matching")}
-            print(f"| {run['phases'][-1]['size']} | {run['seconds']:.1f} | {sums['evaluations']} | "
-                  f"{sums['network']:.1f} | {sums['matching']:.1f} | {gib(run['peak_rss'])} | {gib(run['gpu_peak'])} | "
-                  f"{gib(run['estimated_bytes'])} | {run['score']:.3f} |", flush=True)
-
+            for suffix, changes in paths:
+                run = run_in_subprocess(spec(f"coast-{width}{suffix}", width, changes))
+                print(size_row(run), flush=True)
 
 if __name__ == "__main__":
     main()

@@ -200,7 +200,7 @@ class PaintConfig:
     # 100000 evaluations of a phase take days even on tiny images: more is a typo, not a plan.
     iterations: int = _setting(40, "Iterations (loss evaluations) per phase, at most.", min=1, max=100_000)
     final_iterations: int = _setting(
-        30, "At most this many of --iterations in the finest phase (0 = all of them; giving --iterations "
+        25, "At most this many of --iterations in the finest phase (0 = all of them; giving --iterations "
         "alone makes it 0). Its evaluations cost four times the previous phase's, and it starts from that "
         "phase's painting and matches.", min=0, max=100_000)
     init: str = _setting(
@@ -281,10 +281,10 @@ class PaintConfig:
         choices=SEARCHES,
     )
     rematch_every: int = _setting(
-        4,
+        0,
         "Search for matches at every N-th evaluation and reuse them in between (1 = every "
-        "evaluation).",
-        min=1,
+        "evaluation; 0 = auto: 2 with patchmatch, whose searches are cheap, 4 with the others).",
+        min=0,
     )
     precision: str = _setting(
         "auto",

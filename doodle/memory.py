@@ -15,10 +15,14 @@ from .errors import DoodleError
 from .layers import layer_channels, layer_stride
 from .matching import BYTES_PER_SCORE, PATCH_SIZE, chunk_rows
 from .meminfo import available_ram
-from .propagation import SCORE_BLOCK
+from .optimise import LBFGS_HISTORY
+from .propagation import RANKING_DIMS, SCORE_BLOCK
 
 # Leave this share of free memory for the OS, Python and allocator slack.
 MEMORY_HEADROOM = 0.85
+# Tensors of each block's output size that the network's forward and backward passes hold at once
+# (see `network_bytes`): fitted on measured peaks, below.
+NETWORK_TENSORS = 4
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -28,42 +32,88 @@ def available_memory(device: torch.device) -> int | None:
     return available_ram()
 
 
+def exact_search_bytes(out_hw: tuple[int, int], style_sizes: list[tuple[int, int]], labels: int,
+                       config: PaintConfig, name: str) -> int:
+    """An exact search at layer `name`: the painting's patches and their descriptors, the bank's
+    raw patches and their column copy, the normalised descriptors with map channels, the per-label
+    copies of those (patches on label edges sit in several) and bfloat16 copies, and one block of
+    scores."""
+    stride, channels = layer_stride(name), layer_channels(name)
+    bank = sum(max(0, h // stride - 2) * max(0, w // stride - 2) for h, w in style_sizes)
+    queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
+    total = 3 * queries * PATCH_SIZE**2 * channels * 4
+    total += bank * PATCH_SIZE**2 * (4.5 * channels + 2.5 * labels) * 4
+    rows = chunk_rows(queries, config.memory_budget_mb * 2**20, config.slices, max(bank, 1))
+    return int(total + queries * rows * BYTES_PER_SCORE)
+
+
+def propagation_bytes(out_hw: tuple[int, int], style_sizes: list[tuple[int, int]], labels: int, name: str) -> int:
+    """A propagation search at layer `name` (see `PropagationBank`): the styles' feature maps as
+    cell rows and the ranking projections (each with a sample's copy while they are pooled), the
+    energies, labels and layout, the painting's ranking, field and candidates, and the folded
+    matches with the loss's products over them."""
+    stride, channels = layer_stride(name), layer_channels(name)
+    style_cells = sum((h // stride) * (w // stride) for h, w in style_sizes)
+    bank = sum(max(0, h // stride - 2) * max(0, w // stride - 2) for h, w in style_sizes)
+    out_cells = (out_hw[0] // stride) * (out_hw[1] // stride)
+    queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
+    total = 2 * style_cells * channels * 4 + 2 * bank * RANKING_DIMS * 4
+    total += bank * (4 + labels + 3 * 8) + style_cells * 8
+    total += 2 * queries * RANKING_DIMS * 4 + 8 * queries * 8 + min(queries, SCORE_BLOCK) * RANKING_DIMS * 4
+    return int(total + 3 * out_cells * channels * 4)
+
+
+def network_bytes(out_hw: tuple[int, int], layers: Sequence[str], precision: str) -> int:
+    """The network's activations kept for the backward pass and the gradients flowing back, for a
+    painting of `out_hw`; measured at about NETWORK_TENSORS tensors the size of each block's
+    output (in the network's arithmetic), plus float32 copies of the layers the losses read."""
+    element = 2 if precision == "bf16" else 4
+    deepest = max(layer_stride(name) for name in layers)
+    total, stride = 0, 1
+    while stride <= deepest:
+        cells = (out_hw[0] // stride) * (out_hw[1] // stride)
+        total += NETWORK_TENSORS * layer_channels(f"conv{stride.bit_length()}_1") * cells * element
+        stride *= 2
+    for name in layers:
+        stride = layer_stride(name)
+        total += 2 * layer_channels(name) * (out_hw[0] // stride) * (out_hw[1] // stride) * 4
+    return total
+
+
+def optimiser_bytes(out_hw: tuple[int, int]) -> int:
+    """L-BFGS keeps two image-sized vectors per step of its history; the pixels, their gradient,
+    the best iterate and the optimiser's working vectors are a few more."""
+    return (2 * LBFGS_HISTORY + 8) * 3 * out_hw[0] * out_hw[1] * 4
+
+
 def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence[tuple[int, int]], labels: int,
-                   config: PaintConfig, layers: Sequence[str]) -> int:
-    """Peak memory of the finest phase: style patch banks (of every style and copy in `style_hw`),
-    one score block, patches and network activations with their gradients. Deliberately generous;
-    used to refuse hopeless runs."""
-    total = 0
+                   config: PaintConfig, layers: Sequence[str], precision: str = "fp32",
+                   phases: int | None = None) -> int:
+    """Peak memory of a run: the finest phase (patch search of every style and copy in `style_hw`,
+    network, optimiser), or, with propagation search, the coarsest phase when its exact first
+    search needs more. `precision` is the network's arithmetic (what --precision auto became);
+    `phases` those the run has (default --phases)."""
     # one (height, width), or a list of them (every style and copy)
     style_sizes = [style_hw] if isinstance(style_hw[0], int) else list(style_hw)
     patch_layers = config.style_layer_names if "patch" in config.style_loss_weights else ()
+    propagation = config.matcher in ("patchmatch", "auto")  # auto is patchmatch in the optimisation path
+    finest = network_bytes(out_hw, layers, precision) + optimiser_bytes(out_hw)
     for name in patch_layers:
-        stride = layer_stride(name)
-        channels = layer_channels(name)
-        bank = sum(max(0, h // stride - 2) * max(0, w // stride - 2) for h, w in style_sizes)
-        queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
-        # current patches at a search and their descriptors, the folded matches
-        total += 3 * queries * PATCH_SIZE**2 * channels * 4
-        if config.matcher in ("patchmatch", "auto"):  # auto is patchmatch in the optimisation path
-            # raw patches and their column copy, the unit descriptors with map channels; the finest
-            # phase starts from the coarser one's matches, so no exact search's copies or scores;
-            # one block of gathered candidates
-            total += bank * PATCH_SIZE**2 * (3 * channels + 1.5 * labels) * 4
-            total += 2 * min(queries, SCORE_BLOCK) * PATCH_SIZE**2 * (channels + labels) * 4
-            continue
-        # raw patches and their column copy, the normalised descriptors with map channels, the
-        # per-label copies of those (patches on label edges sit in several) and bfloat16 copies
-        total += bank * PATCH_SIZE**2 * (4.5 * channels + 2.5 * labels) * 4
-        rows = chunk_rows(queries, config.memory_budget_mb * 2**20, config.slices, max(bank, 1))
-        total += queries * rows * BYTES_PER_SCORE
-    deepest = max(layer_stride(name) for name in layers)
-    stride = 1
-    while stride <= deepest:
-        cells = (out_hw[0] // stride) * (out_hw[1] // stride)
-        # conv and relu outputs of about three convs per block, kept for the backward pass, twice
-        total += 2 * 3 * 2 * layer_channels(f"conv{stride.bit_length()}_1") * cells * 4
-        stride *= 2
-    return int(total)
+        if propagation:
+            finest += propagation_bytes(out_hw, style_sizes, labels, name)
+        else:
+            finest += exact_search_bytes(out_hw, style_sizes, labels, config, name)
+    if not propagation or not patch_layers:
+        return int(finest)
+    # The coarsest phase has no coarser field to start from: its first search is exact.
+    shrink = 2 ** ((phases or config.phases) - 1)
+    coarse_hw = (out_hw[0] // shrink, out_hw[1] // shrink)
+    coarse_styles = [(h // shrink, w // shrink) for h, w in style_sizes]
+    coarsest = network_bytes(coarse_hw, layers, precision) + optimiser_bytes(coarse_hw)
+    for name in patch_layers:
+        coarsest += propagation_bytes(coarse_hw, coarse_styles, labels, name)
+        coarsest += exact_search_bytes(coarse_hw, coarse_styles, labels, config, name)
+    return int(max(finest, coarsest))
 
 
 def format_bytes(count: int) -> str:

@@ -94,13 +94,15 @@ def uses_style_copies(config: PaintConfig) -> bool:
     return "patch" in config.style_loss_weights
 
 
-def estimate_run_bytes(sizes: WorkingSizes, labels: int, config: PaintConfig, layers: tuple[str, ...]) -> int:
-    """Peak memory of a run at `sizes`: every style and each of its rotated and rescaled copies."""
+def estimate_run_bytes(sizes: WorkingSizes, labels: int, config: PaintConfig, layers: tuple[str, ...],
+                       precision: str, phases: int | None = None) -> int:
+    """Peak memory of a run at `sizes`: every style and each of its rotated and rescaled copies;
+    `precision` is the network's arithmetic, `phases` those the run has (--phases unless fewer fit)."""
     augment = uses_style_copies(config)
     banks = [size for hw in sizes.style_hws
              for size in copy_sizes(hw, config.style_rotations if augment else (),
                                     config.style_scales if augment else ())]
-    return estimate_bytes(sizes.out_hw, banks, labels, config, layers)
+    return estimate_bytes(sizes.out_hw, banks, labels, config, layers, precision, phases)
 
 
 def refuse_unfitting(sizes: WorkingSizes, estimated: int, device: torch.device) -> None:
@@ -129,7 +131,9 @@ def check_fits(sizes: WorkingSizes, config: PaintConfig, with_content: bool) -> 
     known yet; they add little, and `plan_run` checks again with them)."""
     layers = run_layers(config, with_content)
     check_layers("vgg19", layers)
-    refuse_unfitting(sizes, estimate_run_bytes(sizes, 0, config, layers), pick_device(config.device))
+    device = pick_device(config.device)
+    refuse_unfitting(sizes, estimate_run_bytes(sizes, 0, config, layers, resolve_precision(config.precision, device)),
+                     device)
 
 
 def plan_run(inputs: PaintInputs, config: PaintConfig, note: Notes) -> RunPlan:
@@ -143,8 +147,8 @@ def plan_run(inputs: PaintInputs, config: PaintConfig, note: Notes) -> RunPlan:
     if inputs.labelling is not None:
         note(inputs.labelling.notes)
     labels = inputs.labelling.count if inputs.labelling is not None else 0
-    estimated = estimate_run_bytes(inputs.sizes, labels, config, layers)
+    precision = resolve_precision(config.precision, device)
+    estimated = estimate_run_bytes(inputs.sizes, labels, config, layers, precision, phases)
     refuse_unfitting(inputs.sizes, estimated, device)
     return RunPlan(device, phase_sizes(*inputs.out_hw, phases), style_layers, layers,
-                   resolve_matcher(config.matcher, device, propagate=True), resolve_precision(config.precision, device),
-                   estimated)
+                   resolve_matcher(config.matcher, device, propagate=True), precision, estimated)

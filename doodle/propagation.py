@@ -29,7 +29,7 @@ from .matching import PatchMatcher, normalise_rows
 NEIGHBOURS = ((0, 1), (1, 0), (0, -1), (-1, 0))
 SCORE_BLOCK = 65536  # query rows scored at once: bounds the gathered candidate rows to 32 MB
 RANKING_DIMS = 128  # principal directions candidates are ranked on
-PCA_ROWS = 4096  # bank rows the principal directions are fitted on: a few thousand pin them down
+PCA_ROWS = 2048  # bank rows the principal directions are fitted on: two thousand pin 128 of them down
 
 
 def principal_directions(bank: torch.Tensor, dims: int) -> torch.Tensor | None:

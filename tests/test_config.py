@@ -9,7 +9,7 @@ from doodle.errors import ConfigError, DoodleError
 
 @pytest.mark.parametrize("changes, message", [
     ({"matcher": "fast"}, "--matcher"), ({"search": "some"}, "--search"), ({"precision": "fp16"}, "--precision"),
-    ({"rematch_every": 0}, "--rematch-every"), ({"tolerance": -0.1}, "--tolerance"), ({"tolerance": 1.0}, "--tolerance"),
+    ({"rematch_every": -1}, "--rematch-every"), ({"tolerance": -0.1}, "--tolerance"), ({"tolerance": 1.0}, "--tolerance"),
     ({"iterations": 0}, "--iterations"),
 ])
 def test_bad_values_name_their_flag(changes, message):
@@ -54,7 +54,7 @@ def test_bounds_read_in_words_and_reject_what_they_say():
     assert limits_of("phases") == "must be between 1 and 16"
     assert limits_of("tolerance") == "must be at least 0 and below 1"
     assert limits_of("init_noise") == "must be between 0 and 1"
-    assert limits_of("rematch_every") == "must be at least 1"
+    assert limits_of("rematch_every") == "must not be negative"
     assert limits_of("seed") == "must be between 0 and 18446744073709551615"
     assert limits_of("matcher") is None
     for name in ("phases", "iterations", "rematch_every", "memory_budget_mb", "slices", "tolerance", "init_noise",

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from doodle.config import PaintConfig
 from doodle.matching import ExactMatcher, LabelPartitionedMatcher, extract_patches
-from doodle.patch_loss import StyleLayer, patch_labels, semantic_descriptors
-from doodle.propagation_bank import PropagatedPatchLoss, PropagationBank
+from doodle.patch_loss import StyleLayer, fold_matches, patch_labels, pooled_patches, semantic_descriptors
+from doodle.propagation_bank import PropagatedPatchLoss, PropagationBank, main_labels
 from doodle.propagation import BankLayout, PropagationMatcher, shifted, upsampled_field
 
 from .helpers import textured_style, two_region_map
@@ -135,3 +135,57 @@ def test_each_phase_starts_from_the_last_ones_matches(monkeypatch):
         losses.append(float(loss(None, {"relu3_1": painting})))
         assert fields["relu3_1"][3] == grid_of(painting)
     assert all(np.isfinite(losses))
+
+
+def labelled_channels(height: int, width: int, labels: int, seed: int) -> torch.Tensor:
+    """(1, labels, height, width) one-hot blocks of 4x4 cells, labels drawn at random."""
+    generator = torch.Generator().manual_seed(seed)
+    blocks = torch.randint(0, labels, (height // 4 + 1, width // 4 + 1), generator=generator)
+    found = blocks.repeat_interleave(4, 0).repeat_interleave(4, 1)[:height, :width]
+    return F.one_hot(found, labels).permute(2, 0, 1)[None].float()
+
+
+def test_the_feature_map_bank_ranks_folds_and_labels_as_patch_rows_would():
+    # Two samples, one with empty corners and a share below 1: every path that leaves patches out.
+    valid = torch.ones(1, 1, 18, 25)
+    valid[..., :4, :5] = 0
+    samples = [StyleLayer(smooth_features(40, 20, 30, 7), labelled_channels(20, 30, 3, 0)),
+               StyleLayer(smooth_features(40, 18, 25, 8), labelled_channels(18, 25, 3, 1), valid, share=0.6)]
+    bank = PropagationBank(samples, 1.5, True, by_label=True)
+    rows, map_rows = pooled_patches(samples)
+    descriptors = F.normalize(semantic_descriptors(rows, map_rows, 1.5), dim=1)
+    directions = torch.cat([bank.feature_directions.flatten(1), bank.map_directions.flatten(1)], 1).T
+    assert torch.allclose(bank.ranking, descriptors @ directions, atol=1e-5)
+    assert torch.allclose(bank.energy, rows.pow(2).sum(1), rtol=1e-5)
+    assert torch.allclose(bank.scale, rows.pow(2).mean(), rtol=1e-5)
+    assert torch.equal(bank.bank_labels, patch_labels(map_rows, 3)[0])
+    painting, painting_map = smooth_features(40, 16, 22, 9), labelled_channels(16, 22, 3, 2)
+    queries = F.normalize(semantic_descriptors(extract_patches(painting), extract_patches(painting_map), 1.5), dim=1)
+    assert torch.allclose(bank.rank(painting, bank.map_term(painting_map)), queries @ directions, atol=1e-5)
+    assert torch.equal(main_labels(painting_map), patch_labels(extract_patches(painting_map), 3)[1])
+    index = torch.randint(0, len(rows), (14 * 20,), generator=torch.Generator().manual_seed(3))
+    folded, energy = bank.fold(index, (14, 20))
+    expected, expected_energy = fold_matches(rows.T.contiguous(), rows.pow(2).sum(1), index, (16, 22))
+    assert torch.allclose(folded, expected, atol=1e-5) and torch.allclose(energy, expected_energy, rtol=1e-5)
+
+
+def test_propagated_loss_matches_inside_labels_and_close_to_exact_search():
+    """The loss the painting uses, on real-like features with maps: every match carries its
+    query's label, and the matches score almost as well as an exact search by label."""
+    style, style_map = smooth_features(16, 30, 40, 10), labelled_channels(30, 40, 2, 4)
+    bank = PropagationBank([StyleLayer(style, style_map)], 1.0, True, by_label=True)
+    painting_map = labelled_channels(30, 40, 2, 5)
+    fields: dict = {}
+    loss = PropagatedPatchLoss("relu3_1", bank, painting_map, fields=fields)
+    first = style.roll(5, dims=3) + 0.1 * smooth_features(16, 30, 40, 11)
+    loss(None, {"relu3_1": first})  # the exact first search
+    moved = first + 0.05 * smooth_features(16, 30, 40, 12)
+    loss(None, {"relu3_1": moved})  # propagated from the first
+    queries = semantic_descriptors(extract_patches(moved), extract_patches(painting_map), 1.0)
+    bank_rows = semantic_descriptors(*pooled_patches([StyleLayer(style, style_map)]), 1.0)
+    query_labels = main_labels(painting_map)
+    truth, truth_score = LabelPartitionedMatcher(bank_rows, bank.bank_labels, query_labels).match(queries)
+    assert bank.bank_labels[loss.index, query_labels].all()
+    score = cosine(queries, bank_rows, loss.index)
+    assert (loss.index == truth).float().mean() > 0.7 and (truth_score - score).mean() < 0.01
+    assert fields["relu3_1"][3] == grid_of(moved)

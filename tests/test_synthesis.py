@@ -179,7 +179,7 @@ def test_bad_arrays_and_size_aspect_are_refused(encoder, style_pair):
 
 def test_convergence_stop_ends_a_phase_early(encoder, style_pair):
     style, style_map = style_pair
-    config = PaintConfig(phases=1, iterations=30)
+    config = PaintConfig(phases=1, iterations=30, final_iterations=0)
     loose = paint(style, size=(32, 32), config=config.with_overrides(tolerance=0.9), encoder=encoder).record
     assert loose.phases[0].converged and loose.phases[0].evaluations < 30
     full = paint(style, size=(32, 32), config=config.with_overrides(tolerance=0.0), encoder=encoder).record
