@@ -10,11 +10,14 @@ grows with the painting's patches alone, not with their product with the style's
 
 The field starts from the previous search of the same phase (the image moved a little since), or
 from the coarser phase's field scaled up (each style patch's position doubles), or, with neither,
-from one exact search. Scores are the same normalized cross-correlation of the same descriptors
-(features and, with maps, the map part) as the exact matchers', ranked in bfloat16 where it is
-native (the scores returned are those). A candidate that lacks its query's label is never taken,
-and every field starts inside the query's label, so matches stay inside their labels as a search
-by label keeps them (see `LabelPartitionedMatcher`).
+from one exact search. Candidates are ranked by the similarity of their ranking vectors: the unit
+descriptors (features and, with maps, the map part, as the exact matchers score them) projected on
+the bank's leading principal directions, which `PropagationBank` computes straight from feature
+maps. Gathering a candidate's row is what a round costs, and 128 numbers gather 18 times faster
+than the 2,349 of a relu3_1 descriptor; a near tie decided either way costs little, since the loss
+uses the match, not its score. A candidate that lacks its query's label is never taken, and every
+field starts inside the query's label, so matches stay inside their labels as a search by label
+keeps them (see `LabelPartitionedMatcher`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .matching import PatchMatcher, normalise_rows
 
 NEIGHBOURS = ((0, 1), (1, 0), (0, -1), (-1, 0))
 SCORE_BLOCK = 65536  # query rows scored at once: bounds the gathered candidate rows to 32 MB
@@ -220,32 +222,3 @@ class FieldSearch:
         if self.field is None or self.grid is None:
             return None
         return self.layout.sample[self.field], self.layout.y[self.field], self.layout.x[self.field], self.grid
-
-
-class PropagationMatcher(FieldSearch):
-    """PatchMatch over a bank of descriptors (rows). `initial(bank)` makes an exact matcher over the
-    (unit) bank, searching by label where the bank does: it answers the first search of a phase
-    that has no coarser field, and is made only then.
-
-    Candidates are ranked on the bank's leading principal directions: gathering a candidate row per
-    query is what a round costs, and 128 numbers gather 18 times faster than the 2,349 of a relu3_1
-    descriptor. A near tie decided either way costs little (the loss uses the match, not its
-    score); the labels are enforced apart (see `_own_label`). The painting itself uses
-    `PropagationBank`, which ranks straight from feature maps; this form serves descriptors that
-    already exist."""
-
-    def __init__(self, bank: torch.Tensor, layout: BankLayout, initial: Callable[[torch.Tensor], PatchMatcher],
-                 query_labels: torch.Tensor | None = None, bank_labels: torch.Tensor | None = None,
-                 rounds: int = 1, radii: tuple[int, ...] = (8, 2), seed: int = 0) -> None:
-        self.bank = normalise_rows(bank)
-        self.basis = principal_directions(self.bank, RANKING_DIMS)
-        super().__init__(self.bank if self.basis is None else self.bank @ self.basis, layout, query_labels,
-                         bank_labels, rounds, radii, seed)
-        self.initial = initial
-
-    def match(self, queries: torch.Tensor, grid: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if grid is None:
-            raise ValueError(f"propagation search needs the queries' grid; got none for {len(queries)} queries")
-        queries = normalise_rows(queries)
-        ranked = queries if self.basis is None else queries @ self.basis
-        return self.search(ranked, grid, lambda: self.initial(self.bank).match(queries))

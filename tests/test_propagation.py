@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from doodle.config import PaintConfig
 from doodle.matching import ExactMatcher, LabelPartitionedMatcher, extract_patches
 from doodle.patch_loss import StyleLayer, fold_matches, patch_labels, pooled_patches, semantic_descriptors
+from doodle import propagation_bank
 from doodle.propagation_bank import PropagatedPatchLoss, PropagationBank, main_labels
-from doodle.propagation import BankLayout, PropagationMatcher, shifted, upsampled_field
+from doodle.propagation import BankLayout, FieldSearch, shifted, upsampled_field
 
 from .helpers import textured_style, two_region_map
 
@@ -30,6 +31,21 @@ def cosine(queries: torch.Tensor, bank: torch.Tensor, rows: torch.Tensor) -> tor
 
 def grid_of(features: torch.Tensor) -> tuple[int, int]:
     return tuple(n - 2 for n in features.shape[-2:])
+
+
+class DescriptorSearch:
+    """A field search ranked on whole unit descriptors, whose first search is `exact`: the
+    propagation algorithm on its own, without the feature-map bank's projections."""
+
+    def __init__(self, bank, layout, exact, query_labels=None, bank_labels=None, rounds=1):
+        self.search = FieldSearch(F.normalize(bank, dim=1), layout, query_labels, bank_labels, rounds=rounds)
+        self.exact = exact
+
+    def seed(self, field):
+        self.search.seed(field)
+
+    def match(self, queries, grid):
+        return self.search.search(F.normalize(queries, dim=1), grid, lambda: self.exact.match(queries))
 
 
 def test_the_layout_finds_each_row_and_knows_the_gaps():
@@ -54,8 +70,7 @@ def test_propagation_finds_the_exact_matches_of_random_features_from_a_random_st
     bank, queries = extract_patches(style), extract_patches(painting)
     exact = ExactMatcher(bank)
     truth, truth_score = exact.match(queries)
-    matcher = PropagationMatcher(bank, BankLayout.of([grid_of(style)], [torch.arange(len(bank))]), lambda _: exact,
-                                 rounds=4)
+    matcher = DescriptorSearch(bank, BankLayout.of([grid_of(style)], [torch.arange(len(bank))]), exact, rounds=4)
     matcher.seed(torch.randint(0, len(bank), (len(queries),), generator=torch.Generator().manual_seed(2)))
     found, _ = matcher.match(queries, grid_of(painting))
     score = cosine(queries, bank, found)
@@ -69,7 +84,7 @@ def test_propagation_tracks_real_features_as_the_painting_changes(encoder):
     painting = encoder((style_image + 0.05 * torch.randn_like(style_image)).clamp(0, 1), ["relu3_1"])["relu3_1"]
     bank, queries = extract_patches(features), extract_patches(painting)
     exact = ExactMatcher(bank)
-    matcher = PropagationMatcher(bank, BankLayout.of([grid_of(features)], [torch.arange(len(bank))]), lambda _: exact)
+    matcher = DescriptorSearch(bank, BankLayout.of([grid_of(features)], [torch.arange(len(bank))]), exact)
     first, _ = matcher.match(queries, grid_of(painting))  # exact: nothing to start from
     assert torch.equal(first, exact.match(queries)[0])
     moved = encoder((style_image + 0.08 * torch.randn_like(style_image)).clamp(0, 1), ["relu3_1"])["relu3_1"]
@@ -93,8 +108,8 @@ def test_matches_stay_inside_their_labels_at_borders():
     bank_labels, _ = patch_labels(extract_patches(channels[0]), 2)
     _, query_labels = patch_labels(extract_patches(channels[1]), 2)
     by_label = LabelPartitionedMatcher(bank, bank_labels, query_labels)
-    matcher = PropagationMatcher(bank, BankLayout.of([grid_of(style)], [torch.arange(len(bank))]),
-                                 lambda _: by_label, query_labels, bank_labels)
+    matcher = DescriptorSearch(bank, BankLayout.of([grid_of(style)], [torch.arange(len(bank))]), by_label,
+                               query_labels, bank_labels)
     grid = grid_of(style)
 
     def queries_of(seed: int) -> torch.Tensor:
@@ -145,13 +160,17 @@ def labelled_channels(height: int, width: int, labels: int, seed: int) -> torch.
     return F.one_hot(found, labels).permute(2, 0, 1)[None].float()
 
 
-def test_the_feature_map_bank_ranks_folds_and_labels_as_patch_rows_would():
+def test_the_feature_map_bank_ranks_folds_and_labels_as_patch_rows_would(monkeypatch):
     # Two samples, one with empty corners and a share below 1: every path that leaves patches out.
     valid = torch.ones(1, 1, 18, 25)
     valid[..., :4, :5] = 0
     samples = [StyleLayer(smooth_features(40, 20, 30, 7), labelled_channels(20, 30, 3, 0)),
                StyleLayer(smooth_features(40, 18, 25, 8), labelled_channels(18, 25, 3, 1), valid, share=0.6)]
+    rounded = PropagationBank(samples, 1.5, True, by_label=True)
+    monkeypatch.setattr(propagation_bank, "fast_bfloat16", lambda device: False)  # float32 projections
     bank = PropagationBank(samples, 1.5, True, by_label=True)
+    # Where bfloat16 is native the projections are rounded to it: the same ranking, to its precision.
+    assert torch.allclose(rounded.ranking, bank.ranking, atol=0.02)
     rows, map_rows = pooled_patches(samples)
     descriptors = F.normalize(semantic_descriptors(rows, map_rows, 1.5), dim=1)
     directions = torch.cat([bank.feature_directions.flatten(1), bank.map_directions.flatten(1)], 1).T

@@ -59,3 +59,16 @@ def test_patch_search_by_label_only_where_it_is_safe(search, semantic_weight, pa
     config = PaintConfig(style_layers="relu3_1", search=search, semantic_weight=semantic_weight)
     term = build_terms(config, (24, 24), [copy_with_features(labels=2)], target, None, "exact")[0].term
     assert isinstance(term.matcher, LabelPartitionedMatcher) == partitioned
+
+
+def test_propagation_search_gets_its_own_bank_and_searches_every_other_evaluation():
+    from doodle.propagation_bank import PropagatedPatchLoss
+
+    terms = build_terms(PaintConfig(smoothness=0.0), (24, 24), [copy_with_features()], None, None, "patchmatch")
+    assert [type(term.term) for term in terms] == [PropagatedPatchLoss, PropagatedPatchLoss]
+    assert terms[0].term.rematch_every == 2  # auto: a propagation search is cheap
+    exact = build_terms(PaintConfig(smoothness=0.0), (24, 24), [copy_with_features()], None, None, "bf16")
+    assert exact[0].term.rematch_every == 4
+    chosen = build_terms(PaintConfig(smoothness=0.0, rematch_every=3), (24, 24), [copy_with_features()], None, None,
+                         "patchmatch")
+    assert chosen[0].term.rematch_every == 3
