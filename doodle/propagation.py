@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import torch
 
-
 NEIGHBOURS = ((0, 1), (1, 0), (0, -1), (-1, 0))
 SCORE_BLOCK = 65536  # query rows scored at once: bounds the gathered candidate rows to 32 MB
 RANKING_DIMS = 128  # principal directions candidates are ranked on

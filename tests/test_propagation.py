@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from doodle import propagation_bank
 from doodle.config import PaintConfig
 from doodle.matching import ExactMatcher, LabelPartitionedMatcher, extract_patches
 from doodle.patch_loss import StyleLayer, fold_matches, patch_labels, pooled_patches, semantic_descriptors
-from doodle import propagation_bank
-from doodle.propagation_bank import PropagatedPatchLoss, PropagationBank, main_labels
 from doodle.propagation import BankLayout, FieldSearch, shifted, upsampled_field
+from doodle.propagation_bank import PropagatedPatchLoss, PropagationBank, main_labels
 
 from .helpers import textured_style, two_region_map
 
@@ -208,3 +208,4 @@ def test_propagated_loss_matches_inside_labels_and_close_to_exact_search():
     score = cosine(queries, bank_rows, loss.index)
     assert (loss.index == truth).float().mean() > 0.7 and (truth_score - score).mean() < 0.01
     assert fields["relu3_1"][3] == grid_of(moved)
+
