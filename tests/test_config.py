@@ -9,7 +9,8 @@ from doodle.errors import ConfigError, DoodleError
 
 @pytest.mark.parametrize("changes, message", [
     ({"matcher": "fast"}, "--matcher"), ({"search": "some"}, "--search"), ({"precision": "fp16"}, "--precision"),
-    ({"rematch_every": -1}, "--rematch-every"), ({"tolerance": -0.1}, "--tolerance"), ({"tolerance": 1.0}, "--tolerance"),
+    ({"rematch_every": -1}, "--rematch-every"), ({"tolerance": -0.1}, "--tolerance"),
+    ({"tolerance": 1.0}, "--tolerance"),
     ({"iterations": 0}, "--iterations"),
 ])
 def test_bad_values_name_their_flag(changes, message):
