@@ -256,5 +256,6 @@ def main() -> None:
                 run = run_in_subprocess(spec(f"coast-{width}{suffix}", width, changes))
                 print(size_row(run), flush=True)
 
+
 if __name__ == "__main__":
     main()

@@ -80,10 +80,11 @@ def network_bytes(out_hw: tuple[int, int], layers: Sequence[str], precision: str
     return total
 
 
-def optimiser_bytes(out_hw: tuple[int, int]) -> int:
-    """L-BFGS keeps two image-sized vectors per step of its history; the pixels, their gradient,
-    the best iterate and the optimiser's working vectors are a few more."""
-    return (2 * LBFGS_HISTORY + 8) * 3 * out_hw[0] * out_hw[1] * 4
+def optimiser_bytes(out_hw: tuple[int, int], optimizer: str = "lbfgs") -> int:
+    """L-BFGS keeps two image-sized vectors per step of its history, Adam two moments; the pixels,
+    their gradient, the best iterate and the optimiser's working vectors are a few more."""
+    kept = 2 * LBFGS_HISTORY if optimizer == "lbfgs" else 2
+    return (kept + 8) * 3 * out_hw[0] * out_hw[1] * 4
 
 
 def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence[tuple[int, int]], labels: int,
@@ -97,7 +98,7 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence
     style_sizes = [style_hw] if isinstance(style_hw[0], int) else list(style_hw)
     patch_layers = config.style_layer_names if "patch" in config.style_loss_weights else ()
     propagation = config.matcher in ("patchmatch", "auto")  # auto is patchmatch in the optimisation path
-    finest = network_bytes(out_hw, layers, precision) + optimiser_bytes(out_hw)
+    finest = network_bytes(out_hw, layers, precision) + optimiser_bytes(out_hw, config.optimizer)
     for name in patch_layers:
         if propagation:
             finest += propagation_bytes(out_hw, style_sizes, labels, name)
@@ -109,7 +110,7 @@ def estimate_bytes(out_hw: tuple[int, int], style_hw: tuple[int, int] | Sequence
     shrink = 2 ** ((phases or config.phases) - 1)
     coarse_hw = (out_hw[0] // shrink, out_hw[1] // shrink)
     coarse_styles = [(h // shrink, w // shrink) for h, w in style_sizes]
-    coarsest = network_bytes(coarse_hw, layers, precision) + optimiser_bytes(coarse_hw)
+    coarsest = network_bytes(coarse_hw, layers, precision) + optimiser_bytes(coarse_hw, config.optimizer)
     for name in patch_layers:
         coarsest += propagation_bytes(coarse_hw, coarse_styles, labels, name)
         coarsest += exact_search_bytes(coarse_hw, coarse_styles, labels, config, name)

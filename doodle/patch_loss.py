@@ -181,32 +181,18 @@ class PatchBank:
         return matcher
 
 
-class SemanticPatchLoss:
-    """Pulls every 3x3 patch of one layer toward its nearest style patch (features and map).
+class FoldedPatchLoss:
+    """What every patch loss shares: it searches (`_rematch`, which sets `index`, `folded_target`,
+    `matched_energy` and `coverage`) at the first evaluation and then at every `rematch_every`-th,
+    and pulls toward the last matches in between: L-BFGS moves the image a little per step, so most
+    matches hold, and the loss between searches is a plain quadratic that L-BFGS handles well. Stale
+    matches cost some quality: on the Monet coastline with an exact search, k=4 searches 4x less
+    often and ends with a style loss about 6% above searching at every evaluation (k=8: 12%)."""
 
-    `bank` holds the style side (see `PatchBank`). `target_channels` is the painting's map on this
-    layer's grid, or None.
-    `rematch_every` k > 1 searches at the first evaluation and then every k-th, pulling toward the
-    last matches in between: L-BFGS moves the image a little per step, so most matches hold, and
-    the loss between searches is a plain quadratic that L-BFGS handles well. Stale matches cost
-    some quality: on the Monet coastline, k=4 searches 4x less often and ends with a style loss
-    about 6% above searching at every evaluation (k=8: 12%). A bank made `by_label` searches each
-    patch only among style patches of its own label (see `LabelPartitionedMatcher`); it needs maps
-    and finds the same matches inside labels when the semantic weight is at least 1.
-    """
-
-    def __init__(self, layer: str, bank: PatchBank, target_channels: torch.Tensor | None,
-                 rematch_every: int = 1) -> None:
+    def __init__(self, layer: str, scale: torch.Tensor, rematch_every: int) -> None:
         self.layer = layer
         self.stats = TermStats()
-        self.bank = bank
-        self.scale = bank.scale
-        self.style_columns = bank.style_columns
-        self.style_energy = bank.style_energy
-        self.semantic_weight = bank.semantic_weight
-        self.target_map_patches: torch.Tensor | None = None
-        if bank.uses_maps and target_channels is not None:
-            self.target_map_patches = extract_patches(target_channels)
+        self.scale = scale
         self.rematch_every = rematch_every
         self.evaluations = 0
         # The last search and its fold, renewed every `rematch_every` evaluations.
@@ -214,6 +200,38 @@ class SemanticPatchLoss:
         self.folded_target: torch.Tensor | None = None
         self.matched_energy: torch.Tensor | None = None
         self.coverage: torch.Tensor | None = None
+
+    def _rematch(self, features: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        layer_features = one_image(features[self.layer], type(self).__name__, self.layer)
+        if self.index is None or self.evaluations % self.rematch_every == 0:
+            self._rematch(layer_features.detach())
+        self.evaluations += 1
+        return folded_patch_distance(layer_features, self.coverage, self.folded_target, self.matched_energy,
+                                     self.scale)
+
+
+class SemanticPatchLoss(FoldedPatchLoss):
+    """Pulls every 3x3 patch of one layer toward its nearest style patch (features and map).
+
+    `bank` holds the style side (see `PatchBank`). `target_channels` is the painting's map on this
+    layer's grid, or None. For `rematch_every`, see `FoldedPatchLoss`. A bank made `by_label`
+    searches each patch only among style patches of its own label (see `LabelPartitionedMatcher`);
+    it needs maps and finds the same matches inside labels when the semantic weight is at least 1.
+    """
+
+    def __init__(self, layer: str, bank: PatchBank, target_channels: torch.Tensor | None,
+                 rematch_every: int = 1) -> None:
+        super().__init__(layer, bank.scale, rematch_every)
+        self.bank = bank
+        self.style_columns = bank.style_columns
+        self.style_energy = bank.style_energy
+        self.semantic_weight = bank.semantic_weight
+        self.target_map_patches: torch.Tensor | None = None
+        if bank.uses_maps and target_channels is not None:
+            self.target_map_patches = extract_patches(target_channels)
         self.matcher: PatchMatcher = bank.matcher_for(self.target_map_patches)
 
     def nearest(self, patches: torch.Tensor) -> torch.Tensor:
@@ -232,11 +250,3 @@ class SemanticPatchLoss:
         self.folded_target, self.matched_energy = fold_matches(self.style_columns, self.style_energy, self.index, grid)
         if self.coverage is None or self.coverage.shape[-2:] != grid:
             self.coverage = patch_coverage(grid, features.device)
-
-    def __call__(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        layer_features = one_image(features[self.layer], "SemanticPatchLoss", self.layer)
-        if self.index is None or self.evaluations % self.rematch_every == 0:
-            self._rematch(layer_features.detach())
-        self.evaluations += 1
-        return folded_patch_distance(layer_features, self.coverage, self.folded_target, self.matched_energy,
-                                     self.scale)

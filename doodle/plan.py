@@ -127,8 +127,9 @@ def run_layers(config: PaintConfig, with_content: bool) -> tuple[str, ...]:
 
 
 def check_fits(sizes: WorkingSizes, config: PaintConfig, with_content: bool) -> None:
-    """Before anything is decoded: refuse a run whose sizes alone show it cannot fit (labels are not
-    known yet; they add little, and `plan_run` checks again with them)."""
+    """Before anything is decoded: refuse a run whose sizes alone show it cannot fit (labels, and
+    phases dropped for small images, are not known yet; they add little, and `plan_run` checks
+    again with them)."""
     layers = run_layers(config, with_content)
     check_layers("vgg19", layers)
     device = pick_device(config.device)

@@ -33,15 +33,19 @@ RANKING_DIMS = 128  # principal directions candidates are ranked on
 PCA_ROWS = 2048  # bank rows the principal directions are fitted on: two thousand pin 128 of them down
 
 
-def principal_directions(bank: torch.Tensor, dims: int) -> torch.Tensor | None:
-    """(D, dims): the leading directions of the bank's rows (uncentred: inner products are what
-    must be kept), or None when the rows are no wider than that."""
-    if bank.shape[1] <= dims or len(bank) <= dims:
-        return None
-    step = max(1, len(bank) // PCA_ROWS)
-    with torch.random.fork_rng(devices=[]):  # pca_lowrank is randomised: the same bank, the same directions
+def principal_directions(rows: torch.Tensor, dims: int) -> torch.Tensor:
+    """(D, at most dims) orthonormal directions for ranking `rows` (n, D) and vectors like them:
+    the leading principal directions (uncentred: inner products are what must be kept); where the
+    rows are no wider than `dims`, all of D; where there are no more than `dims` rows, a basis of
+    their span, which keeps every inner product with them exact."""
+    if rows.shape[1] <= dims:
+        return torch.eye(rows.shape[1], device=rows.device)
+    if len(rows) <= dims:
+        return torch.linalg.qr(rows.float().T).Q
+    # pca_lowrank is randomised: the same rows, the same directions, and the caller's generators untouched
+    with torch.random.fork_rng(devices=[rows.device] if rows.is_cuda else []):
         torch.manual_seed(0)
-        _, _, directions = torch.pca_lowrank(bank[::step].float(), q=dims, center=False, niter=3)
+        _, _, directions = torch.pca_lowrank(rows.float(), q=dims, center=False, niter=3)
     return directions
 
 
@@ -131,9 +135,13 @@ class FieldSearch:
         self.query_labels = query_labels
         self.bank_labels = bank_labels if query_labels is not None else None
         self.label_rows: list[torch.Tensor] | None = None
+        # Queries whose label no bank row carries may match anything, as the search by label lets
+        # them search the whole bank; held to their label they could never improve.
+        self.unguarded: torch.Tensor | None = None
         if self.bank_labels is not None:
             self.label_rows = [self.bank_labels[:, label].nonzero().squeeze(1)
                                for label in range(self.bank_labels.shape[1])]
+            self.unguarded = ~self.bank_labels.any(0)[self.query_labels]
 
     def seed(self, field: torch.Tensor) -> None:
         """Start from `field` (bank rows, -1 where unknown) at the next search instead of searching."""
@@ -169,10 +177,11 @@ class FieldSearch:
 
     def _own_label(self, candidates: torch.Tensor) -> torch.Tensor:
         """The candidates that carry their query's label; -1 for the others (as a search by label,
-        which never looks outside the label, would have it)."""
+        which never looks outside the label, would have it), unless no bank row has that label."""
         if self.bank_labels is None:
             return candidates
-        carries = self.bank_labels[candidates.clamp_min(0), self.query_labels] & (candidates >= 0)
+        carries = self.bank_labels[candidates.clamp_min(0), self.query_labels] | self.unguarded
+        carries &= candidates >= 0
         return torch.where(carries, candidates, torch.full_like(candidates, -1))
 
     def _improve(self, queries, field, score, candidates):

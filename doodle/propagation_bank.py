@@ -24,10 +24,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .losses import TermStats
 from .matching import PATCH_SIZE, LabelPartitionedMatcher, extract_patches, fast_bfloat16, make_matcher
 from .patch_loss import (
-    SemanticPatchLoss,
+    FoldedPatchLoss,
     StyleLayer,
     kept_patches,
     patch_coverage,
@@ -125,8 +124,6 @@ class PropagationBank:
                                            self.semantic_weight)
         descriptors = descriptors / descriptors.norm(dim=1, keepdim=True).clamp_min(EPSILON)
         basis = principal_directions(descriptors, RANKING_DIMS)
-        if basis is None:  # descriptors no wider than the ranking: rank on all of them
-            basis = torch.eye(descriptors.shape[1], device=descriptors.device)
         split = self.channels * PATCH_SIZE**2
         self.feature_directions = basis[:split].T.reshape(-1, self.channels, PATCH_SIZE, PATCH_SIZE).to(
             self.projection_dtype).contiguous()
@@ -192,22 +189,14 @@ def main_labels(channels: torch.Tensor) -> torch.Tensor:
     return box_sum(channels)[0].flatten(1).argmax(0)
 
 
-class PropagatedPatchLoss(SemanticPatchLoss):
-    """`SemanticPatchLoss` over a `PropagationBank`: each search improves the last one's field
+class PropagatedPatchLoss(FoldedPatchLoss):
+    """The semantic patch loss over a `PropagationBank`: each search improves the last one's field
     (or the coarser phase's, from `fields`), ranked from the painting's feature map."""
 
     def __init__(self, layer: str, bank: PropagationBank, target_channels: torch.Tensor | None,
                  rematch_every: int = 1, fields: dict | None = None, seed: int = 0) -> None:
-        self.layer = layer
-        self.stats = TermStats()
+        super().__init__(layer, bank.scale, rematch_every)
         self.bank = bank
-        self.scale = bank.scale
-        self.rematch_every = rematch_every
-        self.evaluations = 0
-        self.index: torch.Tensor | None = None
-        self.folded_target: torch.Tensor | None = None
-        self.matched_energy: torch.Tensor | None = None
-        self.coverage: torch.Tensor | None = None
         self.fields = fields
         self.target_channels = target_channels if bank.uses_maps else None
         self.map_term = bank.map_term(self.target_channels)

@@ -209,3 +209,23 @@ def test_propagated_loss_matches_inside_labels_and_close_to_exact_search():
     assert (loss.index == truth).float().mean() > 0.7 and (truth_score - score).mean() < 0.01
     assert fields["relu3_1"][3] == grid_of(moved)
 
+
+
+def test_queries_of_a_label_the_style_lacks_still_improve_over_the_whole_bank():
+    style = smooth_features(16, 30, 40, 14)
+    bank = extract_patches(style)
+    bank_labels = torch.zeros(len(bank), 2, dtype=torch.bool)
+    bank_labels[:, 0] = True  # no style patch carries label 1
+    painting = style[..., 2:26, 3:35] + 0.05 * smooth_features(16, 24, 32, 15)
+    queries = extract_patches(painting)
+    query_labels = torch.zeros(len(queries), dtype=torch.long)
+    query_labels[len(queries) // 2:] = 1
+    exact = ExactMatcher(bank)
+    search = DescriptorSearch(bank, BankLayout.of([grid_of(style)], [torch.arange(len(bank))]), exact,
+                              query_labels, bank_labels, rounds=4)
+    search.seed(torch.randint(0, len(bank), (len(queries),), generator=torch.Generator().manual_seed(16)))
+    found, _ = search.match(queries, grid_of(painting))
+    truth, truth_score = exact.match(queries)
+    lacking = query_labels == 1
+    assert (found[lacking] == truth[lacking]).float().mean() > 0.9
+    assert (truth_score - cosine(queries, bank, found))[lacking].mean() < 1e-3

@@ -5,6 +5,7 @@ from doodle import PaintConfig
 from doodle.gram_loss import GramLoss
 from doodle.losses import ContentLoss, Smoothness
 from doodle.patch_loss import SemanticPatchLoss
+from doodle.propagation_bank import PropagatedPatchLoss
 from doodle.style_bank import StyleCopy
 from doodle.terms import build_terms
 
@@ -62,8 +63,6 @@ def test_patch_search_by_label_only_where_it_is_safe(search, semantic_weight, pa
 
 
 def test_propagation_search_gets_its_own_bank_and_searches_every_other_evaluation():
-    from doodle.propagation_bank import PropagatedPatchLoss
-
     terms = build_terms(PaintConfig(smoothness=0.0), (24, 24), [copy_with_features()], None, None, "patchmatch")
     assert [type(term.term) for term in terms] == [PropagatedPatchLoss, PropagatedPatchLoss]
     assert terms[0].term.rematch_every == 2  # auto: a propagation search is cheap

@@ -118,7 +118,10 @@ def style_target(style: torch.Tensor, channels: torch.Tensor | None, config: Pai
                           config.style_scales if augment else ())
     with torch.no_grad():
         encoded = [(copy, encode(encoder, copy.image, style_layers, precision)) for copy in copies]
-    return StyleTarget(encoded, layers, resolve_matcher(config.matcher, device), precision)
+    matcher = resolve_matcher(config.matcher, device)
+    if matcher == "patchmatch":  # every step scores a new doodle: no field to improve, so search exactly
+        matcher = resolve_matcher("auto", device)
+    return StyleTarget(encoded, layers, matcher, precision)
 
 
 def example_loss(painted: torch.Tensor, features: dict[str, torch.Tensor], example: Example, target: StyleTarget,
