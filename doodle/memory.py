@@ -32,6 +32,16 @@ def available_memory(device: torch.device) -> int | None:
     return available_ram()
 
 
+def patches_at(hw: tuple[int, int], stride: int) -> int:
+    """How many 3x3 patches a picture of `hw` has at a layer of `stride`."""
+    return max(0, hw[0] // stride - 2) * max(0, hw[1] // stride - 2)
+
+
+def cells_at(hw: tuple[int, int], stride: int) -> int:
+    """How many cells a picture of `hw` has at a layer of `stride`."""
+    return (hw[0] // stride) * (hw[1] // stride)
+
+
 def exact_search_bytes(out_hw: tuple[int, int], style_sizes: list[tuple[int, int]], labels: int,
                        config: PaintConfig, name: str) -> int:
     """An exact search at layer `name`: the painting's patches and their descriptors, the bank's
@@ -39,8 +49,8 @@ def exact_search_bytes(out_hw: tuple[int, int], style_sizes: list[tuple[int, int
     copies of those (patches on label edges sit in several) and bfloat16 copies, and one block of
     scores."""
     stride, channels = layer_stride(name), layer_channels(name)
-    bank = sum(max(0, h // stride - 2) * max(0, w // stride - 2) for h, w in style_sizes)
-    queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
+    bank = sum(patches_at(hw, stride) for hw in style_sizes)
+    queries = patches_at(out_hw, stride)
     total = 3 * queries * PATCH_SIZE**2 * channels * 4
     total += bank * PATCH_SIZE**2 * (4.5 * channels + 2.5 * labels) * 4
     rows = chunk_rows(queries, config.memory_budget_mb * 2**20, config.slices, max(bank, 1))
@@ -53,10 +63,10 @@ def propagation_bytes(out_hw: tuple[int, int], style_sizes: list[tuple[int, int]
     energies, labels and layout, the painting's ranking, field and candidates, and the folded
     matches with the loss's products over them."""
     stride, channels = layer_stride(name), layer_channels(name)
-    style_cells = sum((h // stride) * (w // stride) for h, w in style_sizes)
-    bank = sum(max(0, h // stride - 2) * max(0, w // stride - 2) for h, w in style_sizes)
-    out_cells = (out_hw[0] // stride) * (out_hw[1] // stride)
-    queries = max(0, out_hw[0] // stride - 2) * max(0, out_hw[1] // stride - 2)
+    style_cells = sum(cells_at(hw, stride) for hw in style_sizes)
+    bank = sum(patches_at(hw, stride) for hw in style_sizes)
+    out_cells = cells_at(out_hw, stride)
+    queries = patches_at(out_hw, stride)
     total = 2 * style_cells * channels * 4 + 2 * bank * RANKING_DIMS * 4
     total += bank * (4 + labels + 3 * 8) + style_cells * 8
     total += 2 * queries * RANKING_DIMS * 4 + 8 * queries * 8 + min(queries, SCORE_BLOCK) * RANKING_DIMS * 4
@@ -71,12 +81,10 @@ def network_bytes(out_hw: tuple[int, int], layers: Sequence[str], precision: str
     deepest = max(layer_stride(name) for name in layers)
     total, stride = 0, 1
     while stride <= deepest:
-        cells = (out_hw[0] // stride) * (out_hw[1] // stride)
-        total += NETWORK_TENSORS * layer_channels(f"conv{stride.bit_length()}_1") * cells * element
+        total += NETWORK_TENSORS * layer_channels(f"conv{stride.bit_length()}_1") * cells_at(out_hw, stride) * element
         stride *= 2
     for name in layers:
-        stride = layer_stride(name)
-        total += 2 * layer_channels(name) * (out_hw[0] // stride) * (out_hw[1] // stride) * 4
+        total += 2 * layer_channels(name) * cells_at(out_hw, layer_stride(name)) * 4
     return total
 
 

@@ -17,7 +17,8 @@ maps. Gathering a candidate's row is what a round costs, and 128 numbers gather 
 than the 2,349 of a relu3_1 descriptor; a near tie decided either way costs little, since the loss
 uses the match, not its score. A candidate that lacks its query's label is never taken, and every
 field starts inside the query's label, so matches stay inside their labels as a search by label
-keeps them (see `LabelPartitionedMatcher`).
+keeps them (see `LabelPartitionedMatcher`); a query whose label no style patch carries may, as
+there, match any patch.
 """
 
 from __future__ import annotations

@@ -24,7 +24,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .matching import PATCH_SIZE, LabelPartitionedMatcher, extract_patches, fast_bfloat16, make_matcher
+from .matching import (
+    PATCH_SIZE,
+    LabelPartitionedMatcher,
+    extract_patches,
+    fast_bfloat16,
+    make_matcher,
+    normalise_rows,
+)
 from .patch_loss import (
     FoldedPatchLoss,
     StyleLayer,
@@ -122,8 +129,7 @@ class PropagationBank:
                 map_rows.append(gathered_patches(sample.channels, chosen))
         descriptors = semantic_descriptors(torch.cat(feature_rows), torch.cat(map_rows) if self.uses_maps else None,
                                            self.semantic_weight)
-        descriptors = descriptors / descriptors.norm(dim=1, keepdim=True).clamp_min(EPSILON)
-        basis = principal_directions(descriptors, RANKING_DIMS)
+        basis = principal_directions(normalise_rows(descriptors), RANKING_DIMS)
         split = self.channels * PATCH_SIZE**2
         self.feature_directions = basis[:split].T.reshape(-1, self.channels, PATCH_SIZE, PATCH_SIZE).to(
             self.projection_dtype).contiguous()

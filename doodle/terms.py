@@ -44,19 +44,21 @@ def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple
             target_map = resize_channels(target_channels, (out_hw[0] // stride, out_hw[1] // stride))
         if "patch" in kinds:
             key = ("patch", layer, target_channels is not None)
-            samples = [sample for _, sample in style_samples(copies, layer)] if key not in cache else []
-            if matcher == "patchmatch":
-                if key not in cache:
+            propagate = matcher == "patchmatch"
+            if key not in cache:
+                samples = [sample for _, sample in style_samples(copies, layer)]
+                if propagate:
                     cache[key] = PropagationBank(samples, config.semantic_weight, target_channels is not None,
                                                  label_search(config), matcher_options=matcher_options(config))
-                term = PropagatedPatchLoss(layer, cache[key], target_map, rematch_interval(config, matcher), fields,
-                                           config.seed)
-            else:
-                if key not in cache:
+                else:
                     cache[key] = PatchBank(samples, config.semantic_weight, target_channels is not None, matcher,
                                            matcher_options(config), by_label=label_search(config),
                                            reusable=style_cache is not None)
-                term = SemanticPatchLoss(layer, cache[key], target_map, rematch_interval(config, matcher))
+            rematch = rematch_interval(config, matcher)
+            if propagate:
+                term = PropagatedPatchLoss(layer, cache[key], target_map, rematch, fields, config.seed)
+            else:
+                term = SemanticPatchLoss(layer, cache[key], target_map, rematch)
             terms.append(WeightedTerm(f"style:{layer}", config.style_weight * kinds["patch"] * share, term))
         if "gram" in kinds:
             key = ("gram", layer, use_maps)
@@ -79,7 +81,7 @@ def build_terms(config: PaintConfig, out_hw: tuple[int, int], copies: list[tuple
 
 def rematch_interval(config: PaintConfig, matcher: str) -> int:
     """--rematch-every, with 0 (auto) made 2 for propagation search and 4 for the others. Measured
-    on the Monet coastline (benchmarks/README.md#large-paintings): a propagation search costs a
+    on the Monet coastline (benchmarks/README.md#the-schedule): a propagation search costs a
     tenth of an evaluation, and searching every 2nd evaluation instead of every 4th lowered the
     final style loss by 6% at the same time; every evaluation gained nothing more."""
     if config.rematch_every:
