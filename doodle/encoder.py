@@ -54,19 +54,11 @@ class VGGEncoder(nn.Module):
         outputs: dict[str, torch.Tensor] = {}
         x = self.normalise(image)
         block_now = 1
-        previous = ""
         for layer in self.layers[: deepest + 1]:
             if layer.block != block_now:
                 x = F.avg_pool2d(x, 2) if self.pooling == "avg" else F.max_pool2d(x, 2)
                 block_now = layer.block
-            if layer.kind == "conv":
-                x = self.convs[layer.name](x)
-            else:
-                # In place unless the convolution's output is itself wanted: a convolution's backward
-                # pass needs its input, not its output, so this saves a full-size tensor per layer
-                # (0.4 GB each in block 1 at 2048x1536) and the time to allocate and fill it.
-                x = F.relu(x, inplace=previous not in wanted)
-            previous = layer.name
+            x = self.convs[layer.name](x) if layer.kind == "conv" else F.relu(x)
             if layer.name in wanted:
                 outputs[layer.name] = x
         return outputs
